@@ -1,0 +1,55 @@
+# The two commands of the README:
+#   make run    create the environment, fetch the sample dataset, open JupyterLab on notebooks/
+#   make test   create the environment, lint, run the unit tests and execute every notebook
+# Everything else here is a step of those two, or housekeeping.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The test suite never needs the network for model weights: it uses the offline model.
+TEST_MODEL_NAME ?= efficientnet_lite0
+# Tests write their dataset copy, Milvus Lite file, caches and outputs here, not into your data/.
+TEST_DATA_DIR ?= $(CURDIR)/data/test-run
+NOTEBOOK_PORT ?= 8888
+
+.PHONY: run test install install-test data lint unit notebooks benchmarks clean-notebooks clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+$(BIN)/.installed-test: $(BIN)/.installed
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+install-test: $(BIN)/.installed-test
+
+data: install
+	$(BIN)/python -c "from helpers import data; print('Sample dataset ready in', data.download_dataset())"
+
+run: data
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) --notebook-dir=notebooks
+
+lint: install-test
+	$(BIN)/ruff check helpers tests benchmarks tools notebooks
+
+# Unit tests (tests/), then nbval runs every notebook top to bottom on the real sample dataset.
+# OPENAI_API_KEY is removed so that a real key is never spent by the test suite.
+test: lint
+	env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u MILVUS_URI -u MILVUS_TOKEN \
+	    MODEL_NAME=$(TEST_MODEL_NAME) TUTORIAL_DATA_DIR=$(TEST_DATA_DIR) OUTPUT_DIR=$(TEST_DATA_DIR)/outputs \
+	    $(BIN)/pytest tests notebooks --nbval-lax --nbval-current-env \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+benchmarks: install-test
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+# Strip outputs and execution counts, except the small text outputs of `# NBVAL_CHECK_OUTPUT` cells.
+clean-notebooks: install
+	$(BIN)/python tools/clean_notebooks.py notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) $(TEST_DATA_DIR)

@@ -1,0 +1,164 @@
+"""Settings for the whole tutorial, in one place (introduced in notebook 01).
+
+Every setting has a default and can be overridden by an environment variable
+(or a `.env` file next to the notebooks). `SETTINGS` below is the single list
+of them: the README's settings table is checked against it by a test.
+
+Nothing is read at import time: call `load_settings()` when you need values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_URL = "https://github.com/milvus-comics/milvus-comics-tutorial"  # badges and the Colab install cell use this
+
+# environment variable -> (Settings field, default, what it changes)
+SETTINGS: dict[str, tuple[str, str, str]] = {
+    "TUTORIAL_DATA_DIR": ("data_dir", str(REPO_ROOT / "data"),
+                          "Folder for the dataset, the Milvus Lite file, model exports and caches."),
+    "DATASET_SOURCE": ("dataset_source", "",
+                       "Offline setting: a local folder or .zip of the sample dataset, used instead of the network."),
+    "MODEL_NAME": ("model_name", "resnet50",
+                   "Feature extractor: `resnet50` (the blog's, downloads weights) or `efficientnet_lite0` (offline)."),
+    "EMBED_BACKEND": ("backend", "auto",
+                      "`auto` (torch on a GPU, ONNX Runtime on a CPU), `torch`, `onnx` or `onnx-int8`."),
+    "MILVUS_URI": ("milvus_uri", "",
+                   "Milvus to use: empty for a Milvus Lite file under the data folder, "
+                   "or `http://host:19530` / a Zilliz Cloud endpoint."),
+    "MILVUS_TOKEN": ("milvus_token", "", "Token for a Milvus server (`user:password`) or Zilliz Cloud (API key)."),
+    "COLLECTION_NAME": ("collection_name", "reverse_image_search", "Name of the Milvus collection."),
+    "IMAGE_MODEL": ("image_model", "gpt-image-2",
+                    "OpenAI image model for the comics (checked against your account's model list)."),
+    "OUTPUT_DIR": ("output_dir", str(REPO_ROOT / "outputs"), "Where figures and generated comics are saved."),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The tutorial's settings; see `SETTINGS` for what each one changes."""
+
+    data_dir: Path
+    dataset_source: str
+    model_name: str
+    backend: str
+    milvus_uri: str
+    milvus_token: str
+    collection_name: str
+    image_model: str
+    output_dir: Path
+
+    @property
+    def dataset_dir(self) -> Path:
+        """Folder the sample dataset is extracted into."""
+        return self.data_dir / "reverse_image_search"
+
+    @property
+    def milvus_lite_path(self) -> Path:
+        """The Milvus Lite database file used when `MILVUS_URI` is empty."""
+        return self.data_dir / "milvus.db"
+
+    @property
+    def uses_milvus_lite(self) -> bool:
+        """True when the database is a local Milvus Lite file."""
+        return not self.milvus_uri or self.milvus_uri.endswith(".db")
+
+    @property
+    def resolved_milvus_uri(self) -> str:
+        """The URI handed to `MilvusClient`: a server address or a Milvus Lite file path."""
+        return self.milvus_uri or str(self.milvus_lite_path)
+
+    def __repr__(self) -> str:  # never show the token, even in a traceback
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["milvus_token"]:
+            shown["milvus_token"] = "***"
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+def load_settings(**overrides: str | Path) -> Settings:
+    """Read the settings from the environment (and `.env`), then apply keyword overrides."""
+    _load_dotenv()
+    values: dict[str, object] = {}
+    for env_name, (field_name, default, _) in SETTINGS.items():
+        values[field_name] = os.environ.get(env_name, "").strip() or default
+    unknown = set(overrides) - set(values)
+    if unknown:
+        raise TypeError(f"Unknown setting(s) {sorted(unknown)}; known: {sorted(values)}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for path_field in ("data_dir", "output_dir"):
+        values[path_field] = Path(values[path_field]).expanduser().resolve()
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _load_dotenv() -> None:
+    """Load a `.env` file from the repository or the current folder, never overriding real variables."""
+    try:
+        from dotenv import load_dotenv
+    except ImportError:  # python-dotenv is optional; environment variables still work
+        return
+    for candidate in (Path.cwd() / ".env", REPO_ROOT / ".env"):
+        if candidate.is_file():
+            load_dotenv(candidate, override=False)
+
+
+def describe_environment() -> dict[str, str]:
+    """Python and package versions plus the compute device, for the first cell of every notebook."""
+    import importlib.metadata as md
+    import platform
+
+    info = {"python": platform.python_version()}
+    for package in ("torch", "timm", "onnxruntime", "pymilvus", "milvus-lite", "openai"):
+        try:
+            info[package] = md.version(package)
+        except md.PackageNotFoundError:
+            info[package] = "not installed"
+    info["device"] = _describe_device()
+    return info
+
+
+def _describe_device() -> str:
+    """'cuda (GPU name)', 'mps' or 'cpu (N cores)'."""
+    try:
+        import torch
+    except ImportError:
+        return "unknown (torch not installed)"
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps (Apple GPU)"
+    return f"cpu ({os.cpu_count()} cores)"
+
+
+def get_openai_api_key(prompt: bool = False) -> str | None:
+    """Find the OpenAI key in the environment, `.env` or Colab secrets; ask for it only if `prompt` is True.
+
+    The key is returned, never printed or saved. Returns None when there is none.
+    """
+    _load_dotenv()
+    key = os.environ.get("OPENAI_API_KEY", "").strip()
+    if not key:
+        key = _colab_secret("OPENAI_API_KEY") or ""
+    if not key and prompt:
+        import getpass
+
+        key = getpass.getpass("OpenAI API key (input hidden, leave empty to skip): ").strip()
+    if key:
+        os.environ["OPENAI_API_KEY"] = key  # for this kernel only; nothing is written to disk
+    return key or None
+
+
+def _colab_secret(name: str) -> str | None:
+    """Read a secret from Colab's key panel, or None outside Colab or when access is not granted."""
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    expected = tuple(getattr(userdata, n) for n in ("SecretNotFoundError", "NotebookAccessError")
+                     if hasattr(userdata, n))
+    try:
+        return userdata.get(name)
+    except expected:  # no such secret, or the notebook was not given access to it
+        return None

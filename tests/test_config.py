@@ -1,0 +1,86 @@
+"""Tests for helpers.config: defaults, environment overrides, secrets kept out of sight."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import config
+
+
+def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for env_name in config.SETTINGS:
+        monkeypatch.delenv(env_name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    settings = config.load_settings()
+    assert settings.model_name == "resnet50"
+    assert settings.data_dir == config.REPO_ROOT / "data"
+    assert settings.uses_milvus_lite and settings.resolved_milvus_uri == str(config.REPO_ROOT / "data" / "milvus.db")
+
+
+@pytest.mark.parametrize("env_name, value, field, expected", [
+    ("MODEL_NAME", "efficientnet_lite0", "model_name", "efficientnet_lite0"),
+    ("COLLECTION_NAME", "my_dogs", "collection_name", "my_dogs"),
+    ("MILVUS_URI", "http://127.0.0.1:19530", "resolved_milvus_uri", "http://127.0.0.1:19530"),
+    ("IMAGE_MODEL", "some-image-model", "image_model", "some-image-model"),
+])
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, env_name: str, value: str, field: str,
+                               expected: str) -> None:
+    monkeypatch.setenv(env_name, value)
+    assert getattr(config.load_settings(), field) == expected
+
+
+def test_server_uri_is_not_milvus_lite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MILVUS_URI", "https://in01-abc.zillizcloud.com")
+    assert not config.load_settings().uses_milvus_lite
+
+
+def test_every_setting_has_a_field_and_a_description() -> None:
+    fields = {f.name for f in config.Settings.__dataclass_fields__.values()}
+    assert {field for field, _, _ in config.SETTINGS.values()} == fields
+    assert all(len(description) > 20 for _, _, description in config.SETTINGS.values())
+
+
+def test_keyword_overrides_win_and_unknown_ones_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_NAME", "resnet50")
+    assert config.load_settings(model_name="efficientnet_lite0").model_name == "efficientnet_lite0"
+    with pytest.raises(TypeError, match="Unknown setting"):
+        config.load_settings(modle_name="x")
+
+
+def test_token_never_shows_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MILVUS_TOKEN", "user:very-secret-password")
+    settings = config.load_settings()
+    assert settings.milvus_token == "user:very-secret-password"
+    assert "very-secret" not in repr(settings) and "very-secret" not in str(settings)
+
+
+def test_dotenv_file_is_read_but_real_environment_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("COLLECTION_NAME=from_dotenv\nMODEL_NAME=from_dotenv\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COLLECTION_NAME", raising=False)
+    monkeypatch.setenv("MODEL_NAME", "from_environment")
+    settings = config.load_settings()
+    assert (settings.collection_name, settings.model_name) == ("from_dotenv", "from_environment")
+
+
+def test_openai_key_from_environment_and_absent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-from-env")
+    assert config.get_openai_api_key() == "sk-test-from-env"
+    monkeypatch.setenv("OPENAI_API_KEY", "")  # empty counts as absent; monkeypatch restores the variable after
+    assert config.get_openai_api_key(prompt=False) is None
+
+
+def test_openai_key_prompt_is_hidden_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "")  # the helper sets the typed key; monkeypatch undoes it after
+    monkeypatch.setattr("getpass.getpass", lambda prompt: "  sk-test-typed  ")
+    assert config.get_openai_api_key(prompt=True) == "sk-test-typed"
+
+
+def test_describe_environment_lists_the_versions_that_matter() -> None:
+    info = config.describe_environment()
+    assert {"python", "torch", "timm", "pymilvus", "milvus-lite", "openai", "device"} <= set(info)
+    assert info["device"].split()[0] in {"cpu", "cuda", "mps"}
