@@ -37,9 +37,10 @@ lint: install-test
 	$(BIN)/ruff check helpers tests benchmarks tools notebooks
 
 # Unit tests (tests/), then nbval runs every notebook top to bottom on the real sample dataset.
-# OPENAI_API_KEY is removed so that a real key is never spent by the test suite.
+# OPENAI_API_KEY and the Milvus settings are set empty (not just unset: a .env file would refill them),
+# so that the test suite never spends a real key nor writes to your own Milvus.
 test: lint
-	env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u MILVUS_URI -u MILVUS_TOKEN \
+	env -u OPENAI_BASE_URL OPENAI_API_KEY= MILVUS_URI= MILVUS_TOKEN= \
 	    MODEL_NAME=$(TEST_MODEL_NAME) TUTORIAL_DATA_DIR=$(TEST_DATA_DIR) OUTPUT_DIR=$(TEST_DATA_DIR)/outputs \
 	    $(BIN)/pytest tests notebooks --nbval-lax --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider

@@ -27,8 +27,8 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "EMBED_BACKEND": ("backend", "auto",
                       "`auto` (torch on a GPU, ONNX Runtime on a CPU), `torch`, `onnx` or `onnx-int8`."),
     "MILVUS_URI": ("milvus_uri", "",
-                   "Milvus to use: empty for a Milvus Lite file under the data folder, "
-                   "or `http://host:19530` / a Zilliz Cloud endpoint."),
+                   "Milvus server to use (`http://host:19530` or a Zilliz Cloud endpoint); "
+                   "empty for a Milvus Lite file under the data folder."),
     "MILVUS_TOKEN": ("milvus_token", "", "Token for a Milvus server (`user:password`) or Zilliz Cloud (API key)."),
     "COLLECTION_NAME": ("collection_name", "reverse_image_search", "Name of the Milvus collection."),
     "IMAGE_MODEL": ("image_model", "gpt-image-2",
@@ -63,8 +63,8 @@ class Settings:
 
     @property
     def uses_milvus_lite(self) -> bool:
-        """True when the database is a local Milvus Lite file."""
-        return not self.milvus_uri or self.milvus_uri.endswith(".db")
+        """True when the database is a local Milvus Lite file (no MILVUS_URI)."""
+        return not self.milvus_uri
 
     @property
     def resolved_milvus_uri(self) -> str:
@@ -90,7 +90,16 @@ def load_settings(**overrides: str | Path) -> Settings:
     values.update({k: v for k, v in overrides.items() if v is not None})
     for path_field in ("data_dir", "output_dir"):
         values[path_field] = Path(values[path_field]).expanduser().resolve()
+    _check_milvus_uri(str(values["milvus_uri"]))
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _check_milvus_uri(uri: str) -> None:
+    """MILVUS_URI names a server; pymilvus itself reads the variable and rejects anything else."""
+    if uri and not uri.startswith(("http://", "https://", "tcp://")):
+        raise ValueError(f"MILVUS_URI={uri!r} is not a server address such as http://localhost:19530. "
+                         "For a Milvus Lite file, leave MILVUS_URI empty and set TUTORIAL_DATA_DIR to the "
+                         "folder that should hold milvus.db.")
 
 
 def _load_dotenv() -> None:

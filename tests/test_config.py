@@ -84,3 +84,10 @@ def test_describe_environment_lists_the_versions_that_matter() -> None:
     info = config.describe_environment()
     assert {"python", "torch", "timm", "pymilvus", "milvus-lite", "openai", "device"} <= set(info)
     assert info["device"].split()[0] in {"cpu", "cuda", "mps"}
+
+
+@pytest.mark.parametrize("uri", ["data/milvus.db", "localhost:19530"])
+def test_milvus_uri_must_be_a_server_address(monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
+    monkeypatch.setenv("MILVUS_URI", uri)
+    with pytest.raises(ValueError, match="TUTORIAL_DATA_DIR"):
+        config.load_settings()

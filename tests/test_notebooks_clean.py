@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,8 @@ import clean_notebooks  # noqa: E402
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 EXPECTED = ["01_setup.ipynb", "02_feature_extraction.ipynb", "03_indexing.ipynb",
             "04_search_and_visualisation.ipynb", "05_comic_generation.ipynb"]
-SETUP_CELL = f'''# Setup (safe to re-run): on Colab, install this tutorial's helpers; everywhere, show the versions in use.
+SETUP_CELL = f'''\
+# Setup (safe to re-run): on Colab, install this tutorial's helpers; everywhere, show the versions in use.
 import sys
 
 if "google.colab" in sys.modules:

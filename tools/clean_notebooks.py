@@ -31,6 +31,8 @@ def find_problems(notebook: dict) -> list[str]:
             continue
         if cell.get("execution_count") is not None:
             problems.append(f"cell {i}: has an execution count")
+        if "execution" in cell.get("metadata", {}):
+            problems.append(f"cell {i}: has execution timestamps in its metadata")
         outputs = cell.get("outputs", [])
         if outputs and CHECK_MARK not in source:
             problems.append(f"cell {i}: has outputs but is not marked {CHECK_MARK}")
@@ -48,9 +50,10 @@ def find_problems(notebook: dict) -> list[str]:
 
 
 def clean_notebook(notebook: dict) -> dict:
-    """Drop execution counts, widget state and every output nbval does not check."""
+    """Drop execution counts and timestamps, widget state and every output nbval does not check."""
     notebook.get("metadata", {}).pop("widgets", None)
     for cell in notebook["cells"]:
+        cell.get("metadata", {}).pop("execution", None)
         if cell["cell_type"] != "code":
             continue
         cell["execution_count"] = None
