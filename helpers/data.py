@@ -28,7 +28,7 @@ DATASET_URLS = (
 CSV_NAME = "reverse_image_search.csv"
 N_CLASSES, TRAIN_PER_CLASS, TEST_PER_CLASS = 100, 10, 1
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-MAX_IMAGE_PIXELS = 100_000_000  # 10,000 x 10,000: larger files are refused as decompression bombs
+MAX_IMAGE_PIXELS = 150_000_000  # 150 MP: a 108 MP phone photo loads; larger files are refused as bombs
 _FIX_HINT = "Delete the folder and run `data.download_dataset()` again, or point DATASET_SOURCE at a good copy."
 
 
@@ -236,7 +236,10 @@ def load_image(path: Path | str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
     """Open a photo as people have them: EXIF rotation applied, converted to 8-bit RGB (notebook 02)."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # Pillow warns from 89 MP on; the size check below decides instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageLoadError(f"{path}: {width}x{height} pixels is larger than the {max_pixels:,} "
@@ -250,7 +253,9 @@ def load_image(path: Path | str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
         raise ImageLoadError(f"{path}: file not found") from err
     except UnidentifiedImageError as err:
         raise ImageLoadError(f"{path}: not an image file (or an unsupported format)") from err
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:
+        raise ImageLoadError(f"{path}: refused as a possible decompression bomb ({err}); resize it first.") from err
+    except (OSError, SyntaxError, ValueError) as err:
         raise ImageLoadError(f"{path}: unreadable image ({err})") from err
 
 
