@@ -1,0 +1,380 @@
+"""Store image embeddings in Milvus and search them (introduced in notebook 03).
+
+One setting picks the database: by default a Milvus Lite file under the data folder (no server to run);
+set MILVUS_URI (and MILVUS_TOKEN) to use a Milvus server or Zilliz Cloud with the same code.
+The helpers take care of what differs between them: Milvus Lite wants a `flush` after inserting
+(search is ~15x slower before it), a reopened collection must be loaded before a search, and a
+server answers a search right after an insert only with a suitable consistency level.
+
+Each stored row is one image: an auto id, its embedding (`vector`, COSINE metric), the image `path`
+(absolute, the key that makes indexing incremental), its `label` and the `model_name` that made the vector.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+from pymilvus.exceptions import ConnectionConfigException, MilvusException
+
+from helpers import config
+
+VECTOR_FIELD = "vector"
+MAX_LENGTHS = {"path": 4096, "label": 512, "model_name": 256}  # VARCHAR fields and their maximum length
+METRIC_TYPE = "COSINE"  # score = cosine similarity, 1.0 for the same direction
+INDEX_PARAMS = {"index_type": "AUTOINDEX", "metric_type": METRIC_TYPE}  # HNSW on Milvus Lite and a server
+SEARCH_EF = 64  # HNSW search breadth (at least top_k): larger finds more true neighbours, a little slower
+DEFAULT_BATCH_SIZE = 500  # rows per insert call (about 3x faster than one per call on Milvus Lite, dim 2048)
+INDEX_ROUNDS = 20  # index_images works in about 20 rounds (embed, then insert): a stopped run loses one at most
+MIN_ROUND_SIZE = 100  # images per round, at least
+QUERY_CHUNK = 256  # paths per `path in [...]` query when looking for images already stored
+_SEARCH_CONSISTENCY = "Session"  # a client always sees its own inserts, without Strong's ~200 ms wait
+_EXACT_CONSISTENCY = "Strong"  # counts and "already stored?" checks see every finished insert
+_LITE_PATHS: weakref.WeakKeyDictionary[MilvusClient, Path] = weakref.WeakKeyDictionary()
+_RELEASED: weakref.WeakSet[MilvusClient] = weakref.WeakSet()  # clients closed by release_database
+
+
+class StoreError(RuntimeError):
+    """A Milvus operation failed; the message says what happened and what to do."""
+
+
+class DatabaseLockedError(StoreError):
+    """Another process (usually another notebook's kernel) has the Milvus Lite database open."""
+
+
+class SchemaMismatchError(StoreError):
+    """The collection exists with another vector dimension, another model or other fields."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the stored image, its label and its cosine similarity to the query."""
+
+    path: str
+    label: str
+    score: float
+
+
+def connect(uri: str | None = None, token: str | None = None) -> MilvusClient:
+    """Open Milvus: the Milvus Lite file by default, or the server in MILVUS_URI / `uri` (notebook 03)."""
+    settings = config.load_settings()
+    uri = uri or settings.resolved_milvus_uri
+    token = settings.milvus_token if token is None else token
+    if uri.endswith(".db"):
+        return _open_lite(Path(uri).expanduser().resolve())
+    with _captured_logs("pymilvus.decorators"):
+        try:
+            return MilvusClient(uri=uri, token=token)
+        except MilvusException as err:
+            raise StoreError(
+                f"Could not connect to Milvus at {uri}: {err.message}. Check that the server is running and that "
+                "MILVUS_URI (and MILVUS_TOKEN) are right, or unset MILVUS_URI to use the local Milvus Lite file."
+            ) from err
+
+
+def _open_lite(path: Path) -> MilvusClient:
+    """Start (or reuse) this process's Milvus Lite for `path`, turning a lock conflict into advice."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _captured_logs("milvus_lite.server_manager") as records:
+        try:
+            client = MilvusClient(str(path))
+        except ConnectionConfigException as err:
+            raise _lite_open_error(path, records) from err
+    _LITE_PATHS[client] = path
+    return client
+
+
+def _lite_open_error(path: Path, records: list[logging.LogRecord]) -> StoreError:
+    """Explain why Milvus Lite could not open `path`, from the log records of the failed start."""
+    from milvus_lite.exceptions import DataDirLockedError
+
+    causes = [r.exc_info[1] for r in records if r.exc_info and r.exc_info[1] is not None]
+    if any(isinstance(cause, DataDirLockedError) for cause in causes):
+        return DatabaseLockedError(
+            f"The Milvus Lite database {path} is open in another process (Milvus Lite allows one process per "
+            "database; usually another notebook's kernel holds it). Either shut down that kernel "
+            "(Kernel > Shut Down Kernel) or run `store.release_database(client)` in it, then run this cell again. "
+            "To use the database from several notebooks at once, close them all, serve it with "
+            f"`milvus-lite server --data-dir {path} --host 127.0.0.1 --port 19530` in a terminal and set "
+            "MILVUS_URI=http://127.0.0.1:19530."
+        )
+    cause = "; ".join(f"{type(c).__name__}: {c}" for c in causes) or "no reason given"
+    return StoreError(f"Milvus Lite could not open {path} ({cause}). Check that the folder is writable, "
+                      "or point TUTORIAL_DATA_DIR somewhere else.")
+
+
+@contextlib.contextmanager
+def _captured_logs(logger_name: str) -> Iterator[list[logging.LogRecord]]:
+    """Collect (and keep off the screen) what a library logs while we turn its errors into ours."""
+    records: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        records.append(record)
+        return False
+
+    logger = logging.getLogger(logger_name)
+    logger.addFilter(keep)
+    try:
+        yield records
+    finally:
+        logger.removeFilter(keep)
+
+
+def release_database(client: MilvusClient) -> None:
+    """Close `client`; for Milvus Lite also free the file so another process can open it (notebook 03)."""
+    path = _LITE_PATHS.pop(client, None)
+    client.close()
+    _RELEASED.add(client)
+    if path is not None:
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(str(path))
+
+
+def create_collection(client: MilvusClient, collection_name: str, dim: int, model_name: str,
+                      recreate: bool = False) -> None:
+    """Create the image collection if absent, or check that it fits `dim` and `model_name` (notebook 03)."""
+    _check_open(client)
+    if client.has_collection(collection_name):
+        if not recreate:
+            _check_collection(client, collection_name, dim, model_name)
+            return
+        client.drop_collection(collection_name)
+    schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=int(dim))
+    for name, max_length in MAX_LENGTHS.items():
+        schema.add_field(name, DataType.VARCHAR, max_length=max_length)
+    index_params = client.prepare_index_params()
+    index_params.add_index(VECTOR_FIELD, **INDEX_PARAMS)
+    client.create_collection(collection_name, schema=schema, index_params=index_params,
+                             consistency_level=_SEARCH_CONSISTENCY)
+
+
+def _check_collection(client: MilvusClient, collection_name: str, dim: int, model_name: str) -> None:
+    """Raise SchemaMismatchError unless the collection has our fields, `dim` and only `model_name` vectors."""
+    fields = _describe_fields(client, collection_name)
+    missing = sorted({VECTOR_FIELD, *MAX_LENGTHS} - set(fields))
+    if missing:
+        raise SchemaMismatchError(f"Collection {collection_name!r} was not made by these helpers "
+                                  f"(it has no {missing} field). {_fix_hint(client, collection_name)}")
+    stored_dim = int(fields[VECTOR_FIELD]["params"]["dim"])
+    if stored_dim != int(dim):
+        raise SchemaMismatchError(f"Collection {collection_name!r} holds {stored_dim}-d vectors, but {model_name} "
+                                  f"makes {dim}-d vectors: the two cannot be compared. "
+                                  + _fix_hint(client, collection_name))
+    _ensure_loaded(client, collection_name)
+    rows = client.query(collection_name, filter="", output_fields=["model_name"], limit=1,
+                        consistency_level=_EXACT_CONSISTENCY)
+    if rows and rows[0]["model_name"] != model_name:
+        raise SchemaMismatchError(f"Collection {collection_name!r} holds vectors made by {rows[0]['model_name']}, "
+                                  f"not {model_name}: vectors of two models cannot be compared. "
+                                  + _fix_hint(client, collection_name))
+
+
+def _fix_hint(client: MilvusClient, collection_name: str) -> str:
+    """What to do about a collection that does not fit: replace it or use another name."""
+    return (f"Pass recreate=True (to create_collection or index_images) to replace it: this deletes its "
+            f"{count_images(client, collection_name)} rows. Or set another COLLECTION_NAME to keep both.")
+
+
+def _describe_fields(client: MilvusClient, collection_name: str) -> dict[str, dict]:
+    """The collection's fields by name; StoreError when there is no such collection."""
+    with _captured_logs("pymilvus.decorators"):
+        try:
+            return {f["name"]: f for f in client.describe_collection(collection_name)["fields"]}
+        except MilvusException as err:
+            raise StoreError(f"Cannot use collection {collection_name!r}: {err.message}. Index images first "
+                             "(store.index_images), or check COLLECTION_NAME and MILVUS_URI.") from err
+
+
+def insert_embeddings(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
+                      labels: Sequence[str] | str, embeddings: np.ndarray, model_name: str,
+                      batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> int:
+    """Insert embeddings with their image path, label and model name, in batches; returns the count (notebook 03).
+
+    Creates the collection if needed. Rows are added as given: use `index_images` to skip images already stored.
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    labels = _expand_labels(labels, len(image_paths))
+    if embeddings.ndim != 2 or len(embeddings) != len(image_paths):
+        raise ValueError(f"embeddings must be one row per image: got shape {embeddings.shape} "
+                         f"for {len(image_paths)} image paths.")
+    create_collection(client, collection_name, embeddings.shape[1], model_name)
+    _insert_rows(client, collection_name, [_path_key(p) for p in image_paths], labels, embeddings, model_name,
+                 batch_size, progress)
+    _finish_writes(client, collection_name)
+    return len(embeddings)
+
+
+def _insert_rows(client: MilvusClient, collection_name: str, paths: list[str], labels: list[str],
+                 embeddings: np.ndarray, model_name: str, batch_size: int, progress: bool) -> None:
+    """Insert row dicts `batch_size` at a time (one call per batch: each call is all-or-nothing)."""
+    from tqdm.auto import tqdm
+
+    _check_lengths({"path": paths, "label": labels, "model_name": [model_name]})
+    with tqdm(total=len(paths), unit="img", desc="Inserting", disable=not progress) as bar:
+        for start in range(0, len(paths), batch_size):
+            batch = zip(embeddings[start:start + batch_size], paths[start:start + batch_size],
+                        labels[start:start + batch_size], strict=True)
+            rows = [{VECTOR_FIELD: vector, "path": path, "label": label, "model_name": model_name}
+                    for vector, path, label in batch]
+            client.insert(collection_name, rows)
+            bar.update(len(rows))
+
+
+def _finish_writes(client: MilvusClient, collection_name: str) -> None:
+    """On Milvus Lite, flush: it seals the rows and builds their index (search is ~15x slower before)."""
+    if _is_lite(client):
+        client.flush(collection_name)
+
+
+def index_images(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
+                 labels: Sequence[str] | str, model_name: str | None = None, *, recreate: bool = False,
+                 batch_size: int | None = None, progress: bool = True, **embed_kwargs) -> int:
+    """Embed and insert only the images not stored yet; safe to stop and re-run; returns how many were added (nb 03).
+
+    Works in rounds of `batch_size` images (embed, then insert); by default about 1/20 of the new images, at
+    least 100. Extra keyword arguments go to `embeddings.embed_images` (for example `backend`).
+    """
+    from tqdm.auto import tqdm
+
+    from helpers import embeddings
+
+    model_name = model_name or config.load_settings().model_name
+    label_of = dict(zip([_path_key(p) for p in image_paths], _expand_labels(labels, len(image_paths)), strict=True))
+    create_collection(client, collection_name, embeddings.embedding_dim(model_name), model_name, recreate)
+    todo = find_new_images(client, collection_name, list(label_of))
+    round_size = batch_size or max(MIN_ROUND_SIZE, -(-len(todo) // INDEX_ROUNDS))
+    added, skipped = 0, []
+    with tqdm(total=len(todo), unit="img", desc=f"Indexing ({model_name})", disable=not progress) as bar:
+        for start in range(0, len(todo), round_size):
+            result = embeddings.embed_images(todo[start:start + round_size], model_name, progress=False,
+                                             **embed_kwargs)
+            paths = [_path_key(p) for p in result.image_paths]
+            _insert_rows(client, collection_name, paths, [label_of[p] for p in paths], result.embeddings,
+                         result.model_name, DEFAULT_BATCH_SIZE, progress=False)
+            added, skipped = added + len(paths), skipped + list(result.skipped)
+            bar.update(len(todo[start:start + round_size]))
+    if added:
+        _finish_writes(client, collection_name)
+    if skipped:
+        warnings.warn(f"{len(skipped)} image(s) could not be read and were not indexed, for example "
+                      f"{skipped[0][0]}: {skipped[0][1]}", stacklevel=2)
+    return added
+
+
+def find_new_images(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str]) -> list[Path]:
+    """The images whose path is not stored yet, each once, in order (absolute paths) (notebook 03)."""
+    _check_open(client)
+    keys = list(dict.fromkeys(_path_key(p) for p in image_paths))
+    stored: set[str] = set()
+    if client.has_collection(collection_name):
+        _ensure_loaded(client, collection_name)
+        for start in range(0, len(keys), QUERY_CHUNK):
+            quoted = ", ".join(_quote(key) for key in keys[start:start + QUERY_CHUNK])
+            rows = client.query(collection_name, filter=f"path in [{quoted}]", output_fields=["path"],
+                                consistency_level=_EXACT_CONSISTENCY)
+            stored.update(row["path"] for row in rows)
+    return [Path(key) for key in keys if key not in stored]
+
+
+def count_images(client: MilvusClient, collection_name: str) -> int:
+    """How many images the collection holds; 0 when it does not exist yet (notebook 03)."""
+    _check_open(client)
+    if not client.has_collection(collection_name):
+        return 0
+    _ensure_loaded(client, collection_name)
+    rows = client.query(collection_name, filter="", output_fields=["count(*)"],
+                        consistency_level=_EXACT_CONSISTENCY)
+    return int(rows[0]["count(*)"])
+
+
+def search_similar(client: MilvusClient, collection_name: str, query_embeddings: np.ndarray, top_k: int = 10,
+                   filter: str | None = None) -> list[Hit] | list[list[Hit]]:
+    """The `top_k` most similar stored images, best first: a list of Hit per query (notebook 03).
+
+    One query vector (1-D) gives list[Hit]; several (2-D) give one list per query.
+    `filter` is a Milvus expression on the stored fields, for example `label == "Afghan_hound"`.
+    """
+    _check_open(client)
+    queries = np.asarray(query_embeddings, dtype=np.float32)
+    _check_query_dim(client, collection_name, queries.shape[-1])
+    _ensure_loaded(client, collection_name)
+    with _captured_logs("pymilvus.decorators"):
+        try:
+            results = client.search(collection_name, data=list(np.atleast_2d(queries)), limit=top_k,
+                                    filter=filter or "", output_fields=["path", "label"],
+                                    search_params={"metric_type": METRIC_TYPE, "params": {"ef": max(SEARCH_EF, top_k)}},
+                                    consistency_level=_SEARCH_CONSISTENCY)
+        except MilvusException as err:
+            raise StoreError(f"Milvus could not run this search (filter={filter!r}): {err.message}\nA filter looks "
+                             'like label == "Afghan_hound" or label in ["beagle", "pug"].') from err
+    hits = [[Hit(h["entity"]["path"], h["entity"]["label"], float(h["distance"])) for h in row] for row in results]
+    return hits[0] if queries.ndim == 1 else hits
+
+
+def _check_query_dim(client: MilvusClient, collection_name: str, dim: int) -> None:
+    """Raise SchemaMismatchError when the query vectors do not have the stored dimension."""
+    vector_field = _describe_fields(client, collection_name).get(VECTOR_FIELD)
+    stored_dim = int(vector_field["params"]["dim"]) if vector_field else None
+    if stored_dim != dim:
+        raise SchemaMismatchError(
+            f"The query vectors have {dim} dimensions but collection {collection_name!r} holds {stored_dim}-d "
+            "vectors: embed the query with the model that filled the collection (MODEL_NAME), or re-index "
+            "with recreate=True.")
+
+
+def _ensure_loaded(client: MilvusClient, collection_name: str) -> None:
+    """Load the collection into memory if it is not (a reopened Milvus Lite collection starts released)."""
+    state = client.get_load_state(collection_name)["state"]
+    if getattr(state, "name", str(state)) != "Loaded":
+        client.load_collection(collection_name)
+
+
+def _check_open(client: MilvusClient) -> None:
+    """Raise StoreError for a client that release_database closed, instead of pymilvus's puzzling error."""
+    if client in _RELEASED:
+        raise StoreError("This client was closed by store.release_database(client). "
+                         "Connect again with `client = store.connect()` and run the cell again.")
+
+
+def _is_lite(client: MilvusClient) -> bool:
+    """True when `client` talks to Milvus Lite (its version string starts with milvus_lite)."""
+    return client in _LITE_PATHS or client.get_server_version().startswith("milvus_lite")
+
+
+def _path_key(path: Path | str) -> str:
+    """The stored form of an image path: absolute and normalised, so re-runs recognise it."""
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def _quote(text: str) -> str:
+    """A string literal for a Milvus filter expression."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + escaped.replace("\t", "\\t") + '"'
+
+
+def _expand_labels(labels: Sequence[str] | str, n: int) -> list[str]:
+    """One label per image: a single string is used for every image."""
+    labels = [labels] * n if isinstance(labels, str) else [str(label) for label in labels]
+    if len(labels) != n:
+        raise ValueError(f"Got {len(labels)} labels for {n} images: give one label per image (or one string).")
+    return labels
+
+
+def _check_lengths(columns: dict[str, list[str]]) -> None:
+    """Raise ValueError for a path, label or model name longer than its field allows."""
+    for name, values in columns.items():
+        too_long = [v for v in values if len(v.encode("utf-8")) > MAX_LENGTHS[name]]
+        if too_long:
+            raise ValueError(f"{name} {too_long[0][:80]!r}... is longer than the {MAX_LENGTHS[name]} bytes "
+                             "the collection stores: shorten it (move the images to a shorter folder).")

@@ -1,0 +1,433 @@
+"""Tests for helpers.store on Milvus Lite: schema, errors, batching, search, locks and kill-and-resume.
+
+Most tests use small synthetic unit vectors and a fake `embeddings` module (vectors derived from the path),
+so that they run in seconds; one slow test checks search exactness on the real sample embeddings.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import config, store
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DIM = 16
+
+# A fake helpers.embeddings: a unit vector made from each path, no model, no image files needed.
+# Written as source so that the kill-and-resume child processes use exactly the same one.
+FAKE_EMBEDDINGS_SOURCE = '''
+import hashlib
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+
+import helpers
+
+FAKE_DIM = 16
+
+
+def _vector(path):
+    seed = int.from_bytes(hashlib.sha256(str(path).encode()).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(FAKE_DIM).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def embed_images(image_paths, model_name=None, *, progress=True, **kwargs):
+    ok = [Path(p) for p in image_paths if "broken" not in str(p)]
+    skipped = [(Path(p), "not an image file") for p in image_paths if "broken" in str(p)]
+    embeddings = np.stack([_vector(p) for p in ok]) if ok else np.zeros((0, FAKE_DIM), np.float32)
+    return types.SimpleNamespace(image_paths=ok, embeddings=embeddings, skipped=skipped,
+                                 model_name=model_name or "fake-model")
+
+
+def embedding_dim(model_name=None):
+    return FAKE_DIM
+
+
+def install():
+    module = types.ModuleType("helpers.embeddings")
+    module.embed_images, module.embedding_dim = embed_images, embedding_dim
+    sys.modules["helpers.embeddings"] = module
+    helpers.embeddings = module
+'''
+
+
+def unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    """`n` random unit vectors of dimension `dim`."""
+    vectors = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def client(tmp_settings: config.Settings):
+    """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
+    client = store.connect()
+    yield client
+    store.release_database(client)
+
+
+@pytest.fixture
+def fake_embeddings(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """Replace helpers.embeddings by the fake one for this test."""
+    import helpers
+
+    namespace: dict = {}
+    exec(FAKE_EMBEDDINGS_SOURCE, namespace)  # noqa: S102 - our own source, shared with the child processes
+    module = types.ModuleType("helpers.embeddings")
+    module.embed_images, module.embedding_dim = namespace["embed_images"], namespace["embedding_dim"]
+    monkeypatch.setitem(sys.modules, "helpers.embeddings", module)
+    monkeypatch.setattr(helpers, "embeddings", module, raising=False)
+    return module
+
+
+def stored_paths(client, collection_name: str = "images") -> list[str]:
+    """Every stored path (with repeats, if any)."""
+    rows = client.query(collection_name, filter="", output_fields=["path"], limit=16384,
+                        consistency_level="Strong")
+    return [row["path"] for row in rows]
+
+
+# --- connect, schema and mismatches ----------------------------------------------------------------------------
+
+
+def test_connect_creates_the_lite_folder(tmp_settings: config.Settings) -> None:
+    assert not tmp_settings.data_dir.exists()
+    client = store.connect()
+    try:
+        assert tmp_settings.milvus_lite_path.exists()
+        assert store.count_images(client, "images") == 0
+    finally:
+        store.release_database(client)
+
+
+def test_connect_to_a_missing_server_says_what_to_check() -> None:
+    with pytest.raises(store.StoreError, match="MILVUS_URI"):
+        store.connect("http://127.0.0.1:1")
+
+
+def test_create_collection_has_the_explicit_schema(client) -> None:
+    store.create_collection(client, "images", DIM, "m")
+    info = client.describe_collection("images")
+    fields = {f["name"]: f for f in info["fields"]}
+    assert set(fields) == {"id", "vector", "path", "label", "model_name"}
+    assert fields["id"].get("auto_id") or info.get("auto_id")
+    assert int(fields["vector"]["params"]["dim"]) == DIM
+    assert client.describe_index("images", "vector")["metric_type"] == "COSINE"
+
+
+@pytest.mark.parametrize("dim, model_name, cause", [(DIM * 2, "m", "holds 16-d vectors"),
+                                                     (DIM, "other-model", "made by m, not other-model")])
+def test_create_collection_refuses_another_dim_or_model(client, dim: int, model_name: str, cause: str) -> None:
+    store.insert_embeddings(client, "images", ["/a.jpg"], ["a"], unit_vectors(1), "m", progress=False)
+    with pytest.raises(store.SchemaMismatchError, match=cause) as err:
+        store.create_collection(client, "images", dim, model_name)
+    assert "recreate=True" in str(err.value) and "COLLECTION_NAME" in str(err.value)
+    assert store.count_images(client, "images") == 1  # nothing was touched
+
+
+def test_insert_with_another_dim_gets_our_error_not_milvus(client, capfd: pytest.CaptureFixture) -> None:
+    store.insert_embeddings(client, "images", ["/a.jpg"], ["a"], unit_vectors(1), "m", progress=False)
+    with pytest.raises(store.SchemaMismatchError, match="holds 16-d vectors, but m makes 32-d"):
+        store.insert_embeddings(client, "images", ["/b.jpg"], ["b"], unit_vectors(1, dim=32), "m", progress=False)
+    assert "expected dim" not in capfd.readouterr().err
+
+
+def test_collection_from_elsewhere_is_refused(client) -> None:
+    client.create_collection("blog", dimension=DIM, metric_type="COSINE", auto_id=True, enable_dynamic_field=True)
+    with pytest.raises(store.SchemaMismatchError, match="not made by these helpers"):
+        store.create_collection(client, "blog", DIM, "m")
+
+
+def test_recreate_replaces_the_collection(client) -> None:
+    store.insert_embeddings(client, "images", ["/a.jpg"], ["a"], unit_vectors(1), "m", progress=False)
+    store.create_collection(client, "images", DIM * 2, "other", recreate=True)
+    assert store.count_images(client, "images") == 0
+    assert int(client.describe_collection("images")["fields"][1]["params"]["dim"]) == DIM * 2
+
+
+# --- insert and search --------------------------------------------------------------------------------------------
+
+
+def test_insert_in_batches_then_flush_once(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"insert": 0, "flush": 0}
+    for name in calls:
+        original = getattr(client, name)
+
+        def counting(*args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(client, name, counting)
+    n = store.insert_embeddings(client, "images", [f"/img{i}.jpg" for i in range(25)], "dog", unit_vectors(25),
+                                "m", batch_size=10, progress=False)
+    assert n == 25 and store.count_images(client, "images") == 25
+    assert calls == {"insert": 3, "flush": 1}
+
+
+@pytest.mark.parametrize("bad", ["labels", "rows", "long_path"])
+def test_insert_rejects_inconsistent_input(client, bad: str) -> None:
+    paths, labels, vectors = ["/a.jpg", "/b.jpg"], ["a", "b"], unit_vectors(2)
+    if bad == "labels":
+        labels = ["a"]
+    elif bad == "rows":
+        vectors = unit_vectors(3)
+    else:
+        paths = ["/" + "x" * 5000 + ".jpg", "/b.jpg"]
+    with pytest.raises(ValueError):
+        store.insert_embeddings(client, "images", paths, labels, vectors, "m", progress=False)
+
+
+def test_search_returns_hits_best_first_like_numpy(client) -> None:
+    vectors = unit_vectors(200)
+    labels = ["dog" if i % 2 else "cat" for i in range(200)]
+    store.insert_embeddings(client, "images", [f"/img{i}.jpg" for i in range(200)], labels, vectors, "m",
+                            progress=False)
+    queries = unit_vectors(5, seed=1)
+    results = store.search_similar(client, "images", queries, top_k=10)
+    assert len(results) == 5 and all(len(hits) == 10 for hits in results)
+    for query, hits in zip(queries, results, strict=True):
+        exact = np.argsort(-(vectors @ query))[:10]
+        assert [h.path for h in hits] == [f"/img{i}.jpg" for i in exact]
+        assert np.allclose([h.score for h in hits], (vectors @ query)[exact], atol=1e-4)
+
+
+def test_search_one_query_and_a_filter(client) -> None:
+    vectors = unit_vectors(40)
+    labels = ["Afghan_hound" if i % 4 == 0 else "beagle" for i in range(40)]
+    store.insert_embeddings(client, "images", [f"/img{i}.jpg" for i in range(40)], labels, vectors, "m",
+                            progress=False)
+    hits = store.search_similar(client, "images", vectors[3], top_k=5)
+    assert isinstance(hits[0], store.Hit) and hits[0].path == "/img3.jpg"
+    assert hits[0].score == pytest.approx(1, abs=1e-4)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    hounds = store.search_similar(client, "images", vectors[3], top_k=20, filter='label == "Afghan_hound"')
+    assert len(hounds) == 10 and {h.label for h in hounds} == {"Afghan_hound"}
+
+
+@pytest.mark.parametrize("query, error, match", [
+    (np.ones(8), store.SchemaMismatchError, "8 dimensions"),
+    ("bad filter", store.StoreError, "A filter looks like"),
+])
+def test_search_errors_teach(client, capfd: pytest.CaptureFixture, query, error, match) -> None:
+    store.insert_embeddings(client, "images", ["/a.jpg"], ["a"], unit_vectors(1), "m", progress=False)
+    filter = "label = 'a'" if isinstance(query, str) else None
+    vector = unit_vectors(1)[0] if isinstance(query, str) else query
+    with pytest.raises(error, match=match):
+        store.search_similar(client, "images", vector, filter=filter)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_search_a_missing_collection(client) -> None:
+    with pytest.raises(store.StoreError, match="index_images"):
+        store.search_similar(client, "nothing_here", unit_vectors(1)[0])
+
+
+def test_reopened_database_counts_and_searches(tmp_settings: config.Settings) -> None:
+    client = store.connect()
+    store.insert_embeddings(client, "images", ["/a.jpg", "/b.jpg"], "x", unit_vectors(2), "m", progress=False)
+    store.release_database(client)
+    client = store.connect()
+    try:
+        assert client.get_load_state("images")["state"].name != "Loaded"  # what Milvus Lite does on reopen
+        assert store.count_images(client, "images") == 2
+        assert store.search_similar(client, "images", unit_vectors(2)[1], top_k=1)[0].path == "/b.jpg"
+    finally:
+        store.release_database(client)
+
+
+# --- incremental indexing -----------------------------------------------------------------------------------------
+
+
+def test_find_new_images_with_awkward_paths(client) -> None:
+    awkward = ['/photos/say "cheese".jpg', "/photos/it's.jpg", "/photos/back\\slash.jpg", "/photos/été 2024.jpg",
+               "/photos/[1] (copy).jpg", "/photos/tab\there.jpg"]
+    store.insert_embeddings(client, "images", awkward[:4], "x", unit_vectors(4), "m", progress=False)
+    assert store.find_new_images(client, "images", awkward + awkward) == [Path(p) for p in awkward[4:]]
+    assert store.find_new_images(client, "other", ["rel/a.jpg"]) == [Path("rel/a.jpg").absolute()]
+
+
+def test_index_images_adds_only_new_images(client, fake_embeddings, tmp_path: Path) -> None:
+    paths = [tmp_path / f"img{i:03d}.jpg" for i in range(30)]
+    assert store.index_images(client, "images", paths[:20], "dog", "fake", batch_size=8, progress=False) == 20
+    assert store.index_images(client, "images", paths[:20], "dog", "fake", progress=False) == 0
+    assert store.index_images(client, "images", paths + paths[:5], "dog", "fake", progress=False) == 10
+    assert sorted(stored_paths(client)) == sorted(str(p) for p in paths)
+    hits = store.search_similar(client, "images", fake_embeddings.embed_images([paths[7]]).embeddings[0], top_k=1)
+    assert hits[0].path == str(paths[7])
+
+
+def test_index_images_warns_about_unreadable_images(client, fake_embeddings, tmp_path: Path) -> None:
+    paths = [tmp_path / "ok.jpg", tmp_path / "broken.jpg"]
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        assert store.index_images(client, "images", paths, ["a", "b"], "fake", progress=False) == 1
+
+
+def test_index_images_refuses_another_model(client, fake_embeddings, tmp_path: Path) -> None:
+    store.index_images(client, "images", [tmp_path / "a.jpg"], "a", "fake", progress=False)
+    with pytest.raises(store.SchemaMismatchError, match="made by fake, not other"):
+        store.index_images(client, "images", [tmp_path / "b.jpg"], "b", "other", progress=False)
+    assert store.index_images(client, "images", [tmp_path / "b.jpg"], "b", "other", recreate=True,
+                              progress=False) == 1
+
+
+# --- killed mid-run, then resumed: every image present exactly once ----------------------------------------------
+
+KILL_SCRIPT = '''
+import os, signal, sys
+sys.path.insert(0, {repo!r})
+exec({fake!r})
+install()
+from pymilvus import MilvusClient
+from milvus_lite.storage import wal
+from helpers import store
+
+mode, kill_at, db, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+count = {{"n": 0}}
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def insert_then_die(self, *args, _insert=MilvusClient.insert, **kwargs):
+    result = _insert(self, *args, **kwargs)  # the batch is stored; the caller never learns it
+    count["n"] += 1
+    if count["n"] == kill_at:
+        die()
+    return result
+
+
+def die_in_wal_write(self, batch, _write=wal.WAL.write_insert):
+    count["n"] += 1
+    if count["n"] == kill_at:
+        before = self._data_sink.tell() if self._data_sink else 0
+        if mode == "torn_write":  # half of the batch reaches the file, as if killed mid-write
+            _write(self, batch)
+            os.truncate(self.data_path, before + (os.path.getsize(self.data_path) - before) // 2)
+        die()
+    return _write(self, batch)
+
+
+if mode == "after_insert":
+    MilvusClient.insert = insert_then_die
+else:
+    wal.WAL.write_insert = die_in_wal_write
+client = store.connect(db)
+paths = [os.path.join(folder, f"img{{i:03d}}.jpg") for i in range(40)]
+store.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False)
+print("finished without being killed")
+'''
+
+
+@pytest.mark.parametrize("mode, rows_left", [("after_insert", 30), ("before_wal_write", 20), ("torn_write", 20)])
+def test_killed_run_resumes_with_each_image_once(tmp_path: Path, fake_embeddings, mode: str, rows_left: int) -> None:
+    """SIGKILL at the 3rd insert of 4 (after it, or inside it before or halfway through its write), then resume."""
+    script = tmp_path / "index_and_die.py"
+    script.write_text(KILL_SCRIPT.format(repo=str(REPO_ROOT), fake=FAKE_EMBEDDINGS_SOURCE))
+    db, folder = tmp_path / "kill.db", tmp_path / "photos"
+    child = subprocess.run([sys.executable, str(script), mode, "3", str(db), str(folder)],
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == -9, child.stdout + child.stderr  # it really was killed
+    client = store.connect(str(db))
+    try:
+        assert store.count_images(client, "images") == rows_left  # none lost but the killed batch
+        paths = [folder / f"img{i:03d}.jpg" for i in range(40)]
+        added = store.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False)
+        assert added == 40 - rows_left
+        stored = stored_paths(client)
+        assert len(stored) == 40 and sorted(stored) == sorted(str(p) for p in paths)  # each exactly once
+    finally:
+        store.release_database(client)
+
+
+# --- one process per Milvus Lite database -------------------------------------------------------------------------
+
+HOLDER_SCRIPT = '''
+import sys
+sys.path.insert(0, {repo!r})
+from helpers import store
+client = store.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+store.release_database(client)
+print("released", flush=True)
+sys.stdin.readline()
+'''
+
+
+def test_second_process_gets_advice_then_release_frees_the_file(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    db = tmp_path / "shared.db"
+    script = tmp_path / "hold.py"
+    script.write_text(HOLDER_SCRIPT.format(repo=str(REPO_ROOT)))
+    holder = subprocess.Popen([sys.executable, str(script), str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(store.DatabaseLockedError) as err:
+            store.connect(str(db))
+        for advice in ("another process", "release_database", "Shut Down Kernel", "milvus-lite server", "MILVUS_URI"):
+            assert advice in str(err.value)
+        assert "DataDirLockedError" not in capfd.readouterr().err  # Milvus Lite's own traceback stays hidden
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        client = store.connect(str(db))  # the holder is still running, but has let go of the file
+        store.release_database(client)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_release_database_frees_the_file_for_another_process(tmp_settings: config.Settings) -> None:
+    client = store.connect()
+    store.release_database(client)
+    script = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from helpers import store; " \
+             f"store.release_database(store.connect({str(tmp_settings.milvus_lite_path)!r})); print('ok')"
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert child.stdout.strip() == "ok", child.stderr
+
+
+# --- exactness on the real sample embeddings ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_search_matches_exact_cosine_on_the_sample_embeddings(real_dataset, tmp_path: Path) -> None:
+    """Milvus top-10 against numpy top-10 on the real train/test embeddings: at least 99% overlap."""
+    embeddings = pytest.importorskip("helpers.embeddings")
+    model_name = "efficientnet_lite0"  # the offline model; the embedding cache makes re-runs fast
+    train = embeddings.embed_images(real_dataset.train.image_paths, model_name, progress=False)
+    test = embeddings.embed_images(real_dataset.test.image_paths, model_name, progress=False)
+    client = store.connect(str(tmp_path / "exact.db"))
+    try:
+        labels = [Path(p).parent.name for p in train.image_paths]
+        store.insert_embeddings(client, "images", train.image_paths, labels, train.embeddings, model_name,
+                                progress=False)
+        results = store.search_similar(client, "images", test.embeddings, top_k=10)
+    finally:
+        store.release_database(client)
+    keys = np.array([store._path_key(p) for p in train.image_paths])
+    similarities = test.embeddings @ train.embeddings.T
+    exact = np.argsort(-similarities, axis=1)[:, :10]
+    found = [{h.path for h in hits} for hits in results]
+    overlap = np.mean([len(set(keys[row]) & paths) / 10 for row, paths in zip(exact, found, strict=True)])
+    assert overlap >= 0.99
+    assert np.allclose([h.score for h in results[0]], similarities[0, exact[0]], atol=1e-4)
+
+
+def test_a_released_client_says_how_to_reconnect(tmp_settings) -> None:
+    client = store.connect()
+    store.insert_embeddings(client, "released", ["/a.jpg", "/b.jpg"], "x", np.eye(2, 8, dtype=np.float32), "m",
+                            progress=False)
+    store.release_database(client)
+    for call in (lambda: store.count_images(client, "released"),
+                 lambda: store.search_similar(client, "released", np.ones(8, dtype=np.float32))):
+        with pytest.raises(store.StoreError, match=r"client = store.connect\(\)"):
+            call()

@@ -1,0 +1,124 @@
+"""The scale-up path for real: the same helpers.store code against a Milvus 2.3.5 standalone server.
+
+The server starts once for this module (about 10 s), on loopback only, with its data under the test's temporary
+folder (see tests/milvus_server.py). Where it cannot start isolated, the module skips and says why; set
+MILVUS_SERVER_TESTS=required (for example in CI) to make that a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import milvus_server
+import numpy as np
+import pytest
+from test_store import FAKE_EMBEDDINGS_SOURCE, KILL_SCRIPT, REPO_ROOT, fake_embeddings, stored_paths, unit_vectors
+
+from helpers import config, store
+
+pytestmark = pytest.mark.server
+__all__ = ["fake_embeddings"]  # a fixture used below
+
+
+@pytest.fixture(scope="module")
+def server_uri(tmp_path_factory: pytest.TempPathFactory):
+    """The URI of a Milvus server started for this module and stopped after it."""
+    problem = milvus_server.isolation_problem()
+    if problem:
+        if os.environ.get("MILVUS_SERVER_TESTS") == "required":
+            pytest.fail(f"MILVUS_SERVER_TESTS=required, but the Milvus server cannot start: {problem}")
+        pytest.skip(problem)
+    data_dir = tmp_path_factory.mktemp("milvus-server")
+    with milvus_server.running_server(data_dir) as uri:
+        yield uri
+    shutil.rmtree(data_dir / "data", ignore_errors=True)  # ~300 MB (etcd, message queue); the logs stay
+
+
+@pytest.fixture
+def client(server_uri: str):
+    """A client of the test server; the test's collections are dropped afterwards."""
+    client = store.connect(server_uri)
+    yield client
+    for name in client.list_collections():
+        client.drop_collection(name)
+    store.release_database(client)
+
+
+def test_connect_uses_milvus_uri(server_uri: str, tmp_settings: config.Settings,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MILVUS_URI", server_uri)
+    client = store.connect()
+    try:
+        assert client.get_server_version().startswith("v2.3")
+        assert not tmp_settings.milvus_lite_path.exists()  # no Milvus Lite file was made
+    finally:
+        store.release_database(client)  # on a server: only closes this client
+
+
+def test_search_right_after_insert_finds_the_rows(client) -> None:
+    vectors = unit_vectors(300)
+    labels = ["Afghan_hound" if i % 3 == 0 else "beagle" for i in range(300)]
+    store.insert_embeddings(client, "images", [f"/img{i}.jpg" for i in range(300)], labels, vectors, "m",
+                            batch_size=100, progress=False)
+    hits = store.search_similar(client, "images", vectors[42], top_k=5)  # no flush, no wait
+    assert hits[0].path == "/img42.jpg" and hits[0].score == pytest.approx(1, abs=1e-4)
+    assert store.count_images(client, "images") == 300
+    results = store.search_similar(client, "images", vectors[:4], top_k=10, filter='label == "Afghan_hound"')
+    assert len(results) == 4 and all(len(hits) == 10 and {h.label for h in hits} == {"Afghan_hound"}
+                                     for hits in results)
+
+
+def test_search_matches_exact_cosine_on_the_server(client) -> None:
+    vectors = unit_vectors(500, seed=5)
+    store.insert_embeddings(client, "images", [f"/img{i}.jpg" for i in range(500)], "x", vectors, "m",
+                            progress=False)
+    queries = unit_vectors(20, seed=6)
+    results = store.search_similar(client, "images", queries, top_k=10)
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    overlap = np.mean([len({f"/img{i}.jpg" for i in row} & {h.path for h in hits}) / 10
+                       for row, hits in zip(exact, results, strict=True)])
+    assert overlap >= 0.99
+
+
+def test_mismatches_get_our_errors(client, capfd: pytest.CaptureFixture) -> None:
+    store.insert_embeddings(client, "images", ["/a.jpg"], "a", unit_vectors(1), "m", progress=False)
+    with pytest.raises(store.SchemaMismatchError, match="holds 16-d vectors, but m makes 32-d"):
+        store.insert_embeddings(client, "images", ["/b.jpg"], "b", unit_vectors(1, dim=32), "m", progress=False)
+    with pytest.raises(store.SchemaMismatchError, match="made by m, not other"):
+        store.create_collection(client, "images", 16, "other")
+    with pytest.raises(store.SchemaMismatchError, match="8 dimensions"):
+        store.search_similar(client, "images", np.ones(8))
+    assert "expected dim" not in capfd.readouterr().err.lower()
+
+
+def test_awkward_paths_and_released_collection(client) -> None:
+    awkward = ['/photos/say "cheese".jpg', "/photos/it's.jpg", "/photos/back\\slash.jpg", "/photos/été.jpg"]
+    store.insert_embeddings(client, "images", awkward[:3], "x", unit_vectors(3), "m", progress=False)
+    assert store.find_new_images(client, "images", awkward) == [Path(awkward[3])]
+    client.release_collection("images")
+    assert store.search_similar(client, "images", unit_vectors(3)[2], top_k=1)[0].path == awkward[2]
+
+
+def test_index_images_is_incremental(client, fake_embeddings, tmp_path: Path) -> None:
+    paths = [tmp_path / f"img{i:02d}.jpg" for i in range(25)]
+    assert store.index_images(client, "images", paths[:15], "dog", "fake", batch_size=10, progress=False) == 15
+    assert store.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False) == 10
+    assert sorted(stored_paths(client)) == sorted(str(p) for p in paths)
+
+
+def test_killed_run_resumes_with_each_image_once(client, server_uri: str, fake_embeddings, tmp_path: Path) -> None:
+    """The 3rd insert reaches the server, then the client dies before seeing the reply; resume stores each once."""
+    script = tmp_path / "index_and_die.py"
+    script.write_text(KILL_SCRIPT.format(repo=str(REPO_ROOT), fake=FAKE_EMBEDDINGS_SOURCE))
+    folder = tmp_path / "photos"
+    child = subprocess.run([sys.executable, str(script), "after_insert", "3", server_uri, str(folder)],
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == -9, child.stdout + child.stderr
+    assert store.count_images(client, "images") == 30  # the 3rd batch arrived although its sender died
+    paths = [folder / f"img{i:03d}.jpg" for i in range(40)]
+    assert store.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False) == 10
+    assert sorted(stored_paths(client)) == sorted(str(p) for p in paths)
