@@ -1,0 +1,386 @@
+"""Pictures: image grids, search galleries, embedding maps and the search explorer (introduced in notebook 01).
+
+Every function returns its figure (or picture) and shows nothing by itself; `save_figure` writes one
+under OUTPUT_DIR/figures so that a teacher can put it on a slide. Nothing is drawn at import time.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from PIL import Image
+
+from helpers import config, data
+
+SAME_CLASS_COLOR = "#1a9850"  # green frame: a hit of the query's class
+OTHER_CLASS_COLOR = "#d73027"  # red dashed frame: a hit of another class
+QUERY_COLOR = "#2c7bb6"  # blue frame: the query
+NEUTRAL_COLOR = "#7f7f7f"  # grey frame: the query's class is unknown (your own photo)
+
+
+class HitLike(Protocol):
+    """What the gallery needs of a search hit (`store.Hit` has these fields)."""
+
+    path: str
+    label: str
+    score: float
+
+
+def show_images(image_paths: Sequence[Path], titles: Sequence[str] | None = None, ncols: int = 5,
+                size: float = 2.2) -> Figure:
+    """Draw images in a grid with optional titles and return the figure (notebook 01)."""
+    nrows = max(1, -(-len(image_paths) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, path) in enumerate(zip(axes.flat, image_paths, strict=False)):
+        ax.imshow(data.load_image(path))
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure | Image.Image, name: str, output_dir: Path | None = None) -> Path:
+    """Save a figure (or a PIL picture) as PNG under OUTPUT_DIR/figures, for slides; returns its path (notebook 01)."""
+    output_dir = Path(output_dir or config.load_settings().output_dir) / "figures"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / f"{name}.png"
+    if isinstance(fig, Image.Image):
+        fig.save(path)
+    else:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    return path
+
+
+# --- The blog's picture, then the gallery ----------------------------------------------------------------------
+
+def blog_grid(image_paths: Sequence[Path | str], size: int = 150, ncols: int = 5) -> Image.Image:
+    """The blog's result picture: every image squeezed to size x size px, pasted in rows of ncols (notebook 04)."""
+    images = [data.load_image(path).resize((size, size)) for path in image_paths]
+    nrows = max(1, -(-len(images) // ncols))
+    grid = Image.new("RGB", (size * ncols, size * nrows))
+    for idx, img in enumerate(images):
+        x, y = idx % ncols, idx // ncols
+        grid.paste(img, (x * size, y * size))
+    return grid
+
+
+def _frame(ax: plt.Axes, color: str, linestyle: str = "-") -> None:
+    """Hide the ticks and draw a thick coloured frame around an image axis."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set(color=color, linewidth=4, linestyle=linestyle)
+
+
+def _short(text: str, width: int = 18) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _draw_hit(ax: plt.Axes, rank: int, hit: HitLike, query_label: str | None) -> None:
+    """One thumbnail: frame by class match, title with rank, label and cosine score."""
+    ax.imshow(data.load_image(hit.path))
+    if query_label is None:
+        color, linestyle = NEUTRAL_COLOR, "-"
+    else:
+        same = hit.label == query_label
+        color, linestyle = (SAME_CLASS_COLOR, "-") if same else (OTHER_CLASS_COLOR, "--")
+    _frame(ax, color, linestyle)
+    ax.set_title(f"#{rank} {_short(hit.label)}\ncos {hit.score:.3f}", fontsize=8,
+                 color=color if query_label is not None else "black")
+
+
+def _legend_handles(hits: Sequence[HitLike], query_label: str) -> list[Patch]:
+    same = sum(hit.label == query_label for hit in hits)
+    return [Patch(facecolor="white", edgecolor=QUERY_COLOR, linewidth=3, label=f"query: {query_label}"),
+            Patch(facecolor="white", edgecolor=SAME_CLASS_COLOR, linewidth=3,
+                  label=f"same class as the query ({same} of {len(hits)})"),
+            Patch(facecolor="white", edgecolor=OTHER_CLASS_COLOR, linewidth=3, linestyle="--",
+                  label=f"another class ({len(hits) - same})")]
+
+
+def show_results(query_path: Path | str, hits: Sequence[HitLike], query_label: str | None = None,
+                 ncols: int = 5, size: float = 2.0, title: str | None = None) -> Figure:
+    """Gallery: the query, then each hit with its label and cosine score, framed by class match (notebook 04).
+
+    Args:
+        query_label: the query's class; hits of that class get a green frame, the others a red dashed one.
+            None (your own photo) draws neutral grey frames and no legend.
+    """
+    nrows = max(1, -(-len(hits) // ncols))
+    height = nrows * size * 1.2 + 1.2  # inches: the rows, then room for the title and the legend
+    fig = plt.figure(figsize=((ncols + 1.4) * size, height))
+    grid = fig.add_gridspec(nrows, ncols + 1, width_ratios=[1.4] + [1] * ncols, wspace=0.08, hspace=0.4,
+                            top=1 - 0.75 / height, bottom=0.45 / height)
+    query_ax = fig.add_subplot(grid[: min(nrows, 2), 0])
+    query_ax.imshow(data.load_image(query_path))
+    _frame(query_ax, QUERY_COLOR)
+    query_ax.set_title("query" + (f"\n{_short(query_label)}" if query_label else ""), fontsize=9, color=QUERY_COLOR)
+    for rank, hit in enumerate(hits, start=1):
+        _draw_hit(fig.add_subplot(grid[(rank - 1) // ncols, 1 + (rank - 1) % ncols]), rank, hit, query_label)
+    if not hits:
+        fig.text(0.6, 0.5, "no hits (is the filter too strict?)", ha="center", fontsize=11)
+    if query_label is not None and hits:
+        fig.legend(handles=_legend_handles(hits, query_label), loc="lower center", ncol=3, fontsize=8,
+                   frameon=False, bbox_to_anchor=(0.5, 0))
+    fig.suptitle(title or f"Top {len(hits)} for {Path(query_path).name}", fontsize=11, y=1 - 0.1 / height,
+                 va="top")
+    return fig
+
+
+def show_result_rows(rows: Sequence[tuple[Path | str, Sequence[HitLike], str | None]], size: float = 1.5,
+                     row_titles: Sequence[str] | None = None) -> Figure:
+    """Several queries, one row each: the query then its hits, framed by class match (notebook 04)."""
+    ncols = 1 + max((len(hits) for _, hits, _ in rows), default=1)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols * size, len(rows) * size * 1.3), squeeze=False)
+    for i, (query_path, hits, query_label) in enumerate(rows):
+        for ax in axes[i]:
+            ax.axis("off")
+        axes[i, 0].axis("on")
+        axes[i, 0].imshow(data.load_image(query_path))
+        _frame(axes[i, 0], QUERY_COLOR)
+        axes[i, 0].set_title(row_titles[i] if row_titles else f"query\n{_short(query_label or '')}",
+                             fontsize=8, color=QUERY_COLOR)
+        for rank, hit in enumerate(hits, start=1):
+            axes[i, rank].axis("on")
+            _draw_hit(axes[i, rank], rank, hit, query_label)
+    fig.tight_layout()
+    return fig
+
+
+def show_metrics_at_k(metrics_by_k: dict[int, dict[str, float]]) -> Figure:
+    """Line chart of each metric against k, from `metrics.metrics_by_k` (notebook 04)."""
+    ks = sorted(metrics_by_k)
+    names = [name.split("@")[0] for name in metrics_by_k[ks[0]]]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for name in names:
+        ax.plot(ks, [metrics_by_k[k][f"{name}@{k}"] for k in ks], marker="o", label=name)
+    ax.set(xlabel="k (hits looked at)", ylabel="mean over the test queries", ylim=(0, 1.02), xticks=ks)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --- The embedding map -----------------------------------------------------------------------------------------
+
+def project_2d(embeddings: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """t-SNE of (n, d) embeddings to (n, 2) points, after PCA to at most 50 dimensions (notebook 04)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2 or len(embeddings) < 3:
+        raise ValueError(f"Need an (n, d) array with n >= 3 to draw a map, got shape {embeddings.shape}.")
+    n_components = min(50, *embeddings.shape)
+    reduced = PCA(n_components=n_components, random_state=seed).fit_transform(embeddings)
+    method = "exact" if len(embeddings) < 500 else "barnes_hut"  # Barnes-Hut only pays off on many points
+    tsne = TSNE(n_components=2, perplexity=min(perplexity, (len(embeddings) - 1) / 3), init="pca",
+                method=method, random_state=seed)
+    return tsne.fit_transform(reduced)
+
+
+def _centre_index(points: np.ndarray, mask: np.ndarray) -> int:
+    """Index of the point of `mask` nearest its group's centre."""
+    indices = np.flatnonzero(mask)
+    centre = points[indices].mean(axis=0)
+    return int(indices[np.argmin(((points[indices] - centre) ** 2).sum(axis=1))])
+
+
+MAP_COLORS = [plt.get_cmap("tab10")(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]  # tab10 without its grey
+
+
+def show_embedding_map(points: np.ndarray, labels: Sequence[str], highlight: Sequence[str] = (),
+                       image_paths: Sequence[Path | str] | None = None, query_mask: Sequence[bool] | None = None,
+                       thumb_px: int = 56, size: float = 9.0) -> Figure:
+    """2-D map: every image a grey dot, `highlight` classes coloured, one thumbnail per highlighted class (notebook 04).
+
+    Args:
+        query_mask: True for the test queries, drawn as stars.
+    """
+    points, labels = np.asarray(points, dtype=float), np.asarray(labels)
+    queries = np.zeros(len(points), bool) if query_mask is None else np.asarray(query_mask, bool)
+    fig, ax = plt.subplots(figsize=(size, size * 0.8))
+    ax.scatter(*points[~np.isin(labels, highlight)].T, s=7, c="#c8c8c8", label="other classes")
+    shown = [label for label in highlight if (labels == label).any()]
+    for i, label in enumerate(shown):
+        mask, color = labels == label, MAP_COLORS[i % len(MAP_COLORS)]
+        ax.scatter(*points[mask & ~queries].T, s=30, color=color, edgecolor="black", linewidth=0.4, label=label)
+        ax.scatter(*points[mask & queries].T, s=180, color=color, marker="*", edgecolor="black", linewidth=0.6)
+    if image_paths is not None and shown:
+        centres = [_centre_index(points, labels == label) for label in shown]
+        for i, (idx, spot) in enumerate(zip(centres, _edge_spots(points, centres), strict=True)):
+            _add_thumbnail(ax, points[idx], spot, image_paths[idx], MAP_COLORS[i % len(MAP_COLORS)], thumb_px)
+    if queries.any():
+        ax.scatter([], [], s=120, marker="*", color="white", edgecolor="black", label="test query")
+    ax.margins(x=0.32, y=0.05)  # room for the columns of thumbnails left and right
+    ax.set(xticks=[], yticks=[], title="t-SNE map of the image embeddings (nearby = similar vectors)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _edge_spots(points: np.ndarray, indices: Sequence[int]) -> np.ndarray:
+    """Thumbnail places in a column left and right of the map, sorted by height so that their lines do not cross."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    chosen = points[list(indices)]
+    left = np.argsort(np.argsort(chosen[:, 0])) < len(chosen) / 2
+    spots = np.empty((len(chosen), 2))
+    for side, x in ((left, lo[0] - 0.2 * (hi[0] - lo[0])), (~left, hi[0] + 0.2 * (hi[0] - lo[0]))):
+        rows = np.flatnonzero(side)
+        rows = rows[np.argsort(-chosen[rows, 1])]  # the highest point gets the top place
+        ys = np.linspace(hi[1], lo[1], len(rows) + 2)[1:-1]
+        spots[rows] = np.column_stack([np.full(len(rows), x), ys])
+    return spots
+
+
+def _add_thumbnail(ax: plt.Axes, point: np.ndarray, spot: np.ndarray, image_path: Path | str, color: Any,
+                   thumb_px: int) -> None:
+    """Draw one image as a thumbnail at `spot`, framed in `color`, with a line to its `point`."""
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    thumb = data.load_image(image_path)
+    thumb.thumbnail((thumb_px, thumb_px))
+    ax.add_artist(AnnotationBbox(OffsetImage(np.asarray(thumb)), point, xybox=spot, pad=0.15,
+                                 bboxprops={"edgecolor": color, "linewidth": 2},
+                                 arrowprops={"arrowstyle": "-", "color": color, "linewidth": 1.2}))
+
+
+# --- Your own photo and the interactive explorer ---------------------------------------------------------------
+
+def save_upload(name: str, content: bytes, folder: Path | None = None) -> Path:
+    """Write uploaded image bytes to a file (a fresh temporary folder by default) and return its path (notebook 04).
+
+    Raises data.ImageLoadError (and deletes the file) when the bytes are not a readable image.
+    """
+    folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="upload-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name) or "photo"
+    path = folder / safe_name
+    path.write_bytes(bytes(content))
+    try:
+        data.load_image(path)
+    except data.ImageLoadError:
+        path.unlink()
+        raise
+    return path
+
+
+def upload_with_colab(folder: Path | None = None) -> list[Path]:
+    """Colab's own upload dialog, for when the upload widget does not work; returns the saved paths (notebook 04)."""
+    try:
+        from google.colab import files  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise RuntimeError("google.colab is only available on Colab: use the upload button of the "
+                           "widget, or set MY_PHOTO to a path on this machine.") from err
+    return [save_upload(name, content, folder) for name, content in files.upload().items()]
+
+
+def label_filter(label: str | None) -> str | None:
+    """Milvus filter expression keeping one class, e.g. `label == "Afghan_hound"`; None keeps all (notebook 04)."""
+    return None if label is None else f"label == {json.dumps(label, ensure_ascii=False)}"
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
+    """The figure as PNG bytes, for widgets and static fallbacks (notebook 04)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+SearchFunction = Callable[[Path, int, "str | None"], Sequence[HitLike]]
+
+
+class SearchExplorer:
+    """Pick a query photo (or upload one), k and a class filter; the gallery redraws (notebook 04).
+
+    `search(image_path, top_k, filter)` returns the hits, best first; `filter` is a Milvus filter
+    expression (`label == "..."`) or None. The picker lists `query_paths` (labelled, so hits are framed
+    green or red) and then `extra_photos` (your own, unlabelled). Where widgets cannot render (a static
+    viewer, nbval) the explorer shows its current gallery as a plain picture instead.
+    """
+
+    def __init__(self, search: SearchFunction, query_paths: Sequence[Path], query_labels: Sequence[str],
+                 classes: Sequence[str], top_k: int = 10, max_k: int = 30, upload_dir: Path | None = None,
+                 extra_photos: Sequence[Path] = ()):
+        import ipywidgets as widgets
+
+        self.search, self.upload_dir = search, upload_dir
+        self.labels = {Path(p): label for p, label in zip(query_paths, query_labels, strict=True)}
+        self.query = widgets.Dropdown(options=[(f"{label} ({p.stem})", p) for p, label in self.labels.items()]
+                                      + [(f"your photo: {Path(p).name}", Path(p)) for p in extra_photos],
+                                      description="Query", layout={"width": "380px"})
+        self.top_k = widgets.IntSlider(value=top_k, min=1, max=max_k, description="k", continuous_update=False)
+        self.class_filter = widgets.Dropdown(options=[("any class", "")] + [(c, c) for c in classes],
+                                             description="Only class")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Your photo")
+        self.message = widgets.HTML()
+        self.output = widgets.Output()
+        self.widget = widgets.VBox([widgets.HBox([self.query, self.upload]),
+                                    widgets.HBox([self.top_k, self.class_filter]), self.message, self.output])
+        self.hits: list[HitLike] = []
+        self.png, self.redraws, self._holding = b"", 0, False
+        for control in (self.query, self.top_k, self.class_filter):
+            control.observe(self._on_change, names="value")
+        self.upload.observe(self._on_upload, names="value")
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Search with the current controls and replace the gallery in the output area."""
+        query_path, label = self.query.value, self.labels.get(self.query.value)
+        try:
+            self.hits = list(self.search(query_path, self.top_k.value, label_filter(self.class_filter.value or None)))
+            self.message.value = ""
+        except Exception as err:  # any failure is shown in the widget: a callback's exception would vanish
+            self.hits = []
+            self.message.value = f"<b>Search failed</b>: {html.escape(f'{type(err).__name__}: {err}')}"
+        fig = show_results(query_path, self.hits, label, ncols=5, size=1.8)
+        self.png = figure_png(fig)
+        plt.close(fig)
+        self.output.outputs = ({"output_type": "display_data", "metadata": {}, "data": {
+            "image/png": base64.b64encode(self.png).decode(), "text/plain": f"<gallery of {len(self.hits)} hits>"}},)
+        self.redraws += 1
+
+    def add_photo(self, path: Path, name: str | None = None) -> None:
+        """Add a photo to the query picker, select it and redraw once."""
+        path = Path(path)
+        self._holding = True
+        try:
+            self.query.options = (*self.query.options, (f"your photo: {name or path.name}", path))
+            self.query.value = path
+        finally:
+            self._holding = False
+        self.redraw()
+
+    def _on_change(self, change: dict[str, Any]) -> None:
+        if not self._holding:
+            self.redraw()
+
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        if not change["new"]:
+            return
+        self.upload.value = ()  # clear it, so that the same file can be uploaded again
+        for item in change["new"]:
+            try:
+                self.add_photo(save_upload(item["name"], item["content"], self.upload_dir), item["name"])
+            except data.ImageLoadError as err:
+                self.message.value = f"<b>Not an image</b>: {html.escape(str(err))}. Try a JPEG or PNG photo."
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live widget where widgets render; the current gallery as a PNG everywhere else."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["image/png"] = base64.b64encode(self.png).decode()
+        return bundle

@@ -1,0 +1,286 @@
+"""Tests for helpers.plots: grids, the search gallery, the embedding map and the explorer's logic."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.colors import to_hex
+from PIL import Image
+
+from helpers import data, plots
+
+matplotlib.use("Agg")
+
+
+@dataclass(frozen=True)
+class FakeHit:
+    path: str
+    label: str
+    score: float
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    matplotlib.pyplot.close("all")
+
+
+@pytest.fixture
+def solid_images(tmp_path: Path) -> list[Path]:
+    """Ten 40x30 JPEGs of distinct solid colours."""
+    paths = []
+    for i in range(10):
+        path = tmp_path / f"solid_{i}.jpg"
+        Image.new("RGB", (40, 30), (i * 25, 255 - i * 25, 100)).save(path, quality=95)
+        paths.append(path)
+    return paths
+
+
+def test_show_images_keeps_its_signature(solid_images):
+    fig = plots.show_images(solid_images[:7], titles=[str(i) for i in range(7)], ncols=3, size=1.0)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 9 and len(shown) == 7
+    assert shown[6].get_title() == "6"
+
+
+def test_save_figure_writes_figures_and_pictures(tmp_settings, solid_images):
+    fig_path = plots.save_figure(plots.show_images(solid_images[:2]), "grid")
+    pil_path = plots.save_figure(plots.blog_grid(solid_images[:2]), "blog")
+    assert fig_path == tmp_settings.output_dir / "figures" / "grid.png"
+    assert Image.open(fig_path).format == Image.open(pil_path).format == "PNG"
+
+
+def test_blog_grid_pastes_150px_squares_row_by_row(solid_images):
+    grid = plots.blog_grid(solid_images)
+    assert grid.size == (750, 300)
+    for idx in (0, 4, 5, 9):
+        x, y = idx % 5, idx // 5
+        expected = np.asarray(Image.open(solid_images[idx]).convert("RGB"))[15, 20]
+        assert np.abs(np.asarray(grid)[y * 150 + 75, x * 150 + 75].astype(int) - expected).max() <= 3
+
+
+def test_blog_grid_pads_a_short_last_row(solid_images):
+    grid = plots.blog_grid(solid_images[:7], size=20, ncols=5)
+    assert grid.size == (100, 40)
+    assert np.asarray(grid)[30, 90].tolist() == [0, 0, 0]  # the empty 10th cell stays black
+
+
+def _hits(paths: list[Path], labels: list[str]) -> list[FakeHit]:
+    return [FakeHit(str(p), label, 0.9 - i / 10) for i, (p, label) in enumerate(zip(paths, labels, strict=False))]
+
+
+def _hit_axes(fig):
+    return [ax for ax in fig.axes if ax.get_title().startswith("#")]
+
+
+def test_show_results_frames_hits_by_class(solid_images):
+    hits = _hits(solid_images[1:5], ["dog", "cat", "dog", "cow"])
+    fig = plots.show_results(solid_images[0], hits, query_label="dog")
+    axes = _hit_axes(fig)
+    assert [ax.get_title().splitlines()[0] for ax in axes] == ["#1 dog", "#2 cat", "#3 dog", "#4 cow"]
+    assert axes[0].get_title().splitlines()[1] == "cos 0.900"
+    frames = [to_hex(ax.spines["top"].get_edgecolor()) for ax in axes]
+    assert frames == [plots.SAME_CLASS_COLOR, plots.OTHER_CLASS_COLOR, plots.SAME_CLASS_COLOR,
+                      plots.OTHER_CLASS_COLOR]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["query: dog", "same class as the query (2 of 4)", "another class (2)"]
+    assert "query" in [ax.get_title().splitlines()[0] for ax in fig.axes]
+
+
+def test_show_results_without_a_query_label_is_neutral(solid_images):
+    fig = plots.show_results(solid_images[0], _hits(solid_images[1:3], ["dog", "cat"]), query_label=None)
+    assert {to_hex(ax.spines["left"].get_edgecolor()) for ax in _hit_axes(fig)} == {plots.NEUTRAL_COLOR}
+    assert not fig.legends
+
+
+def test_show_results_with_no_hits_says_so(solid_images):
+    fig = plots.show_results(solid_images[0], [], query_label="dog")
+    assert any("no hits" in t.get_text() for t in fig.texts)
+
+
+def test_show_results_lays_out_k_hits_in_rows(solid_images):
+    hits = _hits(solid_images * 2, ["dog"] * 20)[:12]
+    fig = plots.show_results(solid_images[0], hits, query_label="dog", ncols=5)
+    rows = {round(ax.get_position().y0, 3) for ax in _hit_axes(fig)}
+    assert len(_hit_axes(fig)) == 12 and len(rows) == 3
+
+
+def test_show_result_rows_one_row_per_query(solid_images):
+    rows = [(solid_images[0], _hits(solid_images[1:4], ["dog", "dog", "cat"]), "dog"),
+            (solid_images[5], _hits(solid_images[6:8], ["cow", "cow"]), "emu")]
+    fig = plots.show_result_rows(rows)
+    assert len(fig.axes) == 2 * 4
+    assert len(_hit_axes(fig)) == 5
+    assert to_hex(fig.axes[4 + 1].spines["top"].get_edgecolor()) == plots.OTHER_CLASS_COLOR
+
+
+def test_show_metrics_at_k_draws_one_line_per_metric():
+    by_k = {k: {f"precision@{k}": 0.5, f"recall@{k}": 0.1 * k, f"hit_rate@{k}": 0.9, f"mAP@{k}": 0.7}
+            for k in (1, 5, 10)}
+    ax = plots.show_metrics_at_k(by_k).axes[0]
+    assert [line.get_label() for line in ax.lines] == ["precision", "recall", "hit_rate", "mAP"]
+    assert ax.lines[1].get_ydata().tolist() == pytest.approx([0.1, 0.5, 1.0])
+
+
+def test_project_2d_is_deterministic_and_keeps_clusters_apart():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16)) * 10
+    embeddings = np.concatenate([c + rng.normal(size=(15, 16)) for c in centres])
+    first, second = plots.project_2d(embeddings, seed=1), plots.project_2d(embeddings, seed=1)
+    assert first.shape == (45, 2)
+    np.testing.assert_allclose(first, second)
+    groups = first.reshape(3, 15, 2)
+    within = np.mean([np.linalg.norm(g - g.mean(0), axis=1).mean() for g in groups])
+    between = np.linalg.norm(groups[0].mean(0) - groups[1].mean(0))
+    assert between > 2 * within
+
+
+def test_project_2d_refuses_a_bad_shape():
+    with pytest.raises(ValueError, match=r"\(n, d\) array"):
+        plots.project_2d(np.zeros(5))
+
+
+def test_show_embedding_map_colours_highlights_and_adds_one_thumbnail_each(solid_images):
+    from matplotlib.offsetbox import AnnotationBbox
+
+    points = np.random.default_rng(0).normal(size=(10, 2))
+    labels = ["dog"] * 3 + ["cat"] * 3 + ["cow"] * 4
+    fig = plots.show_embedding_map(points, labels, highlight=["dog", "cat"], image_paths=solid_images,
+                                   query_mask=[True] + [False] * 9)
+    ax = fig.axes[0]
+    assert sum(isinstance(a, AnnotationBbox) for a in ax.artists) == 2
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["other classes", "dog", "cat", "test query"]
+
+
+def test_save_upload_writes_a_readable_photo(tmp_path, make_image):
+    content = make_image("src.png", mode="RGBA").read_bytes()
+    path = plots.save_upload("my dog (1).png", content, tmp_path / "uploads")
+    assert path == tmp_path / "uploads" / "my_dog__1_.png"
+    assert data.load_image(path).mode == "RGB"
+    assert plots.save_upload("../../etc/x.png", content, tmp_path / "up2").parent == tmp_path / "up2"
+
+
+def test_save_upload_refuses_what_is_not_an_image(tmp_path):
+    with pytest.raises(data.ImageLoadError, match="not an image"):
+        plots.save_upload("notes.jpg", b"hello, not a photo", tmp_path)
+    assert not (tmp_path / "notes.jpg").exists()
+
+
+def test_save_upload_defaults_to_a_temporary_folder(make_image):
+    path = plots.save_upload("a.png", make_image("b.png").read_bytes())
+    assert path.is_file() and path.parent.name.startswith("upload-")
+
+
+@pytest.mark.parametrize(("label", "expected"), [
+    (None, None),
+    ("Afghan_hound", 'label == "Afghan_hound"'),
+    ('odd "name"', 'label == "odd \\"name\\""'),
+])
+def test_label_filter(label, expected):
+    assert plots.label_filter(label) == expected
+
+
+class RecordingSearch:
+    """A stand-in for store.search_similar behind an embedder: records each call, returns fixed hits."""
+
+    def __init__(self, hits: list[FakeHit], fail: bool = False):
+        self.calls: list[tuple[Path, int, str | None]] = []
+        self.hits, self.fail = hits, fail
+
+    def __call__(self, image_path: Path, top_k: int, filter: str | None) -> list[FakeHit]:
+        self.calls.append((image_path, top_k, filter))
+        if self.fail:
+            raise ConnectionError("Milvus is not running")
+        return self.hits[:top_k]
+
+
+@pytest.fixture
+def explorer_factory(solid_images, tmp_path) -> Callable[..., tuple[plots.SearchExplorer, RecordingSearch]]:
+    def _make(fail: bool = False):
+        search = RecordingSearch(_hits(solid_images[2:], ["dog", "cat", "dog", "dog", "cow", "dog", "cat", "dog"]),
+                                 fail)
+        explorer = plots.SearchExplorer(search, solid_images[:2], ["dog", "cat"], classes=["cat", "cow", "dog"],
+                                        top_k=4, max_k=8, upload_dir=tmp_path / "uploads")
+        return explorer, search
+    return _make
+
+
+def _shown_png(explorer: plots.SearchExplorer) -> Image.Image:
+    (output,) = explorer.output.outputs
+    return Image.open(io.BytesIO(base64.b64decode(output["data"]["image/png"])))
+
+
+def test_explorer_draws_the_first_gallery_at_once(explorer_factory, solid_images):
+    explorer, search = explorer_factory()
+    assert search.calls == [(solid_images[0], 4, None)]
+    assert explorer.redraws == 1 and len(explorer.hits) == 4
+    assert _shown_png(explorer).format == "PNG"
+
+
+def test_explorer_slider_and_filter_reach_the_search(explorer_factory, solid_images):
+    explorer, search = explorer_factory()
+    explorer.top_k.value = 7
+    explorer.class_filter.value = "dog"
+    explorer.query.value = solid_images[1]
+    assert search.calls[1:] == [(solid_images[0], 7, None), (solid_images[0], 7, 'label == "dog"'),
+                                (solid_images[1], 7, 'label == "dog"')]
+    assert explorer.redraws == 4 and len(explorer.hits) == 7
+    explorer.class_filter.value = ""  # "any class"
+    assert search.calls[-1] == (solid_images[1], 7, None)
+    assert explorer.class_filter.options[0] == ("any class", "")
+
+
+def test_explorer_lists_extra_photos_without_a_label(solid_images):
+    search = RecordingSearch(_hits(solid_images[2:5], ["dog", "cat", "dog"]))
+    explorer = plots.SearchExplorer(search, solid_images[:1], ["dog"], ["cat", "dog"], extra_photos=[solid_images[9]])
+    assert explorer.query.options[-1] == ("your photo: solid_9.jpg", solid_images[9])
+    assert not explorer.top_k.continuous_update  # dragging the slider searches once, on release
+    explorer.query.value = solid_images[9]
+    assert search.calls[-1] == (solid_images[9], 10, None)
+    assert explorer.labels.get(solid_images[9]) is None
+
+
+def test_explorer_redraw_replaces_the_gallery(explorer_factory):
+    explorer, _ = explorer_factory()
+    first = explorer.png
+    explorer.top_k.value = 8
+    assert len(explorer.output.outputs) == 1  # replaced, not appended
+    assert explorer.png != first and _shown_png(explorer).size != Image.open(io.BytesIO(first)).size
+
+
+def test_explorer_upload_becomes_the_query(explorer_factory, make_image, tmp_path):
+    explorer, search = explorer_factory()
+    content = make_image("phone.png", size=(50, 40)).read_bytes()
+    explorer.upload.value = ({"name": "phone.png", "type": "image/png", "size": len(content),
+                              "content": memoryview(content), "last_modified": datetime.now(timezone.utc)},)
+    uploaded = tmp_path / "uploads" / "phone.png"
+    assert search.calls[-1] == (uploaded, 4, None) and explorer.redraws == 2  # one redraw, not three
+    assert explorer.query.value == uploaded
+    assert explorer.query.options[-1] == ("your photo: phone.png", uploaded)
+    assert explorer.upload.value == ()  # cleared, so that the same file can be uploaded again
+
+
+def test_explorer_reports_a_bad_upload_and_a_failed_search(explorer_factory):
+    explorer, _ = explorer_factory()
+    explorer.upload.value = ({"name": "x.jpg", "type": "image/jpeg", "size": 3, "content": memoryview(b"abc"),
+                              "last_modified": datetime.now(timezone.utc)},)
+    assert "Not an image" in explorer.message.value and explorer.redraws == 1
+    failing, _ = explorer_factory(fail=True)
+    assert "ConnectionError: Milvus is not running" in failing.message.value and failing.hits == []
+    assert _shown_png(failing).format == "PNG"  # the gallery says "no hits" instead of vanishing
+
+
+def test_explorer_falls_back_to_a_picture_where_widgets_cannot_render(explorer_factory):
+    explorer, _ = explorer_factory()
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["image/png"] and "text/plain" in bundle
