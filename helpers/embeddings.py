@@ -15,6 +15,7 @@ import copy
 import functools
 import hashlib
 import io
+import math
 import os
 import tempfile
 import warnings
@@ -166,6 +167,12 @@ def load_transform(model_name: str | None = None) -> Callable:
     return create_transform(**resolve_data_config({}, model=load_model(model_name)))
 
 
+def decode_side(model_name: str | None = None) -> int:
+    """The shorter side timm's preprocessing resizes to: photos need not be decoded any larger (notebook 02)."""
+    data_config = resolve_data_config({}, model=load_model(model_name))
+    return math.floor(data_config["input_size"][-1] / data_config["crop_pct"])
+
+
 def embedding_dim(model_name: str | None = None) -> int:
     """Length of the model's vectors, read from the model (notebook 02)."""
     return load_model(model_name).num_features
@@ -178,10 +185,11 @@ class FeatureExtractor:
         self.model_name = resolve_model_name(model_name)
         self.model = load_model(self.model_name)  # timm model without its classifier: pooled features
         self.preprocess = load_transform(self.model_name)  # timm's resize, crop, normalise
+        self.min_side = decode_side(self.model_name)  # big JPEGs are decoded at a reduced scale: faster
         self.dim = self.model.num_features
 
     def __call__(self, path: Path | str) -> np.ndarray:
-        image = data.load_image(path)  # RGB, EXIF rotation applied
+        image = data.load_image(path, min_side=self.min_side)  # RGB, EXIF rotation applied
         input_tensor = self.preprocess(image).unsqueeze(0)  # a batch of one: (1, 3, H, W)
         with torch.inference_mode():
             feature = self.model(input_tensor).squeeze(0).numpy()
@@ -227,15 +235,15 @@ def embed_images(image_paths: Sequence[Path | str], model_name: str | None = Non
 class _ImageFiles(TorchDataset):
     """Decode and preprocess image i; a file that cannot be read gives its reason instead of a tensor."""
 
-    def __init__(self, image_paths: list[Path], transform: Callable):
-        self.image_paths, self.transform = image_paths, transform
+    def __init__(self, image_paths: list[Path], transform: Callable, min_side: int | None = None):
+        self.image_paths, self.transform, self.min_side = image_paths, transform, min_side
 
     def __len__(self) -> int:
         return len(self.image_paths)
 
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str]:
         try:
-            return i, self.transform(data.load_image(self.image_paths[i])), ""
+            return i, self.transform(data.load_image(self.image_paths[i], min_side=self.min_side)), ""
         except data.ImageLoadError as err:
             return i, None, str(err)
 
@@ -261,7 +269,7 @@ def _embed_uncached(image_paths: list[Path], model_name: str, backend: str, batc
         return {}, []
     from tqdm.auto import tqdm
 
-    files = _ImageFiles(image_paths, load_transform(model_name))
+    files = _ImageFiles(image_paths, load_transform(model_name), decode_side(model_name))
     on_gpu = backend == "torch" and pick_device().type != "cpu"
     run_batches = _run_with_workers if on_gpu else _run_in_threads
     vectors, skipped = {}, []

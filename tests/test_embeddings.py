@@ -29,10 +29,10 @@ def settings(tmp_settings: config.Settings, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture
 def photos(make_image: Callable[..., Path]) -> list[Path]:
-    """Seven small photos of different sizes and modes."""
+    """Eight photos of different sizes and modes; the large JPEG is decoded at a reduced scale."""
     specs = [("a.jpg", "RGB", (64, 48)), ("b.png", "RGBA", (40, 60)), ("c.jpg", "L", (300, 200)),
              ("d.png", "P", (50, 50)), ("e.jpg", "CMYK", (33, 77)), ("f.png", "I;16", (64, 64)),
-             ("g.webp", "RGB", (500, 375))]
+             ("g.webp", "RGB", (500, 375)), ("h.jpg", "RGB", (1200, 900))]
     return [make_image(name, mode=mode, size=size, seed=i) for i, (name, mode, size) in enumerate(specs)]
 
 
@@ -168,7 +168,8 @@ def test_gpu_input_pipeline_decodes_in_worker_processes(settings: config.Setting
                                                        tmp_path: Path) -> None:
     """The GPU path (DataLoader worker processes), run here on the CPU: same vectors, bad files reported."""
     (tmp_path / "bad.jpg").write_text("not a photo")
-    files = embeddings._ImageFiles([*photos, tmp_path / "bad.jpg"], embeddings.load_transform())
+    files = embeddings._ImageFiles([*photos, tmp_path / "bad.jpg"], embeddings.load_transform(),
+                                   embeddings.decode_side())
     assert embeddings._num_workers(len(files), batch_size=2) >= 1
     batches = list(embeddings._run_with_workers(files, MODEL, "torch", batch_size=2))
     indices = [i for batch_indices, _, _ in batches for i in batch_indices]

@@ -112,6 +112,19 @@ def test_a_108_megapixel_phone_photo_is_not_called_a_bomb(tmp_path: Path) -> Non
     assert "bomb" not in str(err.value) and "truncated" in str(err.value)
 
 
+@pytest.mark.parametrize(("name", "size", "min_side", "expected"), [
+    ("big.jpg", (2000, 1500), 256, (500, 375)),  # decoded at 1/4 scale: the shorter side stays >= 256
+    ("big.jpg", (2000, 1500), 1000, (2000, 1500)),  # 1/2 would be 750 < 1000: full size
+    ("big.png", (2000, 1500), 256, (2000, 1500)),  # only JPEGs can be decoded at a reduced scale
+    ("big.jpg", (2000, 1500), None, (2000, 1500)),
+])
+def test_large_jpegs_are_decoded_only_as_large_as_needed(make_image: Callable[..., Path], name: str,
+                                                         size: tuple[int, int], min_side: int | None,
+                                                         expected: tuple[int, int]) -> None:
+    image = data.load_image(make_image(name, size=size), min_side=min_side)
+    assert image.size == expected and image.mode == "RGB"
+
+
 def test_pixel_limit_is_a_parameter(make_image: Callable[..., Path]) -> None:
     path = make_image("small.png", size=(32, 24))
     with pytest.raises(data.ImageLoadError, match="32x24 pixels is larger than the 100 allowed"):
