@@ -30,8 +30,11 @@ install-test: $(BIN)/.installed-test
 data: install
 	$(BIN)/python -c "from helpers import data; print('Sample dataset ready in', data.download_dataset())"
 
+# JupyterLab refuses to start as root (containers, some cloud machines) unless told it is fine.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 run: data
-	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) --notebook-dir=notebooks
+	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) --notebook-dir=notebooks $(ALLOW_ROOT)
 
 lint: install-test
 	$(BIN)/ruff check helpers tests benchmarks tools notebooks
