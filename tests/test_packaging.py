@@ -56,3 +56,22 @@ def test_readme_has_a_colab_badge_per_notebook() -> None:
     readme = (ROOT / "README.md").read_text()
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert f"blob/main/notebooks/{notebook.name}" in readme
+
+
+def test_importing_the_helpers_does_nothing(tmp_path) -> None:
+    """No folder, model, database or client appears when every helper module is imported."""
+    import subprocess
+    import sys
+
+    code = ("import helpers, sys; assert 'torch' not in sys.modules, 'import helpers loads torch'; "
+            "from helpers import config, data, embeddings, store, metrics, plots, comics; "
+            "import milvus_lite.server_manager as m; print(len(m.server_manager_instance._servers))")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "TUTORIAL_DATA_DIR": str(tmp_path / "data"),
+           "OUTPUT_DIR": str(tmp_path / "outputs"), "HOME": str(tmp_path / "home")}  # libraries' caches go there
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=workdir)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"  # no Milvus Lite database opened
+    assert not (tmp_path / "data").exists() and not (tmp_path / "outputs").exists()
+    assert list(workdir.iterdir()) == []
