@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -282,3 +283,31 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+def save_upload(name: str, content: bytes, folder: Path | None = None) -> Path:
+    """Write uploaded image bytes to a file (a fresh temporary folder by default) and return its path (notebook 04).
+
+    Raises ImageLoadError (and deletes the file) when the bytes are not a readable image.
+    """
+    folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="upload-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name) or "photo"
+    path = folder / safe_name
+    path.write_bytes(bytes(content))
+    try:
+        load_image(path)
+    except ImageLoadError:
+        path.unlink()
+        raise
+    return path
+
+
+def upload_with_colab(folder: Path | None = None) -> list[Path]:
+    """Colab's own upload dialog, for when the upload widget does not work; returns the saved paths (notebook 04)."""
+    try:
+        from google.colab import files  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise RuntimeError("google.colab is only available on Colab: use the upload button of the "
+                           "widget, or set MY_PHOTO to a path on this machine.") from err
+    return [save_upload(name, content, folder) for name, content in files.upload().items()]

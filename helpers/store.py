@@ -322,6 +322,11 @@ def search_similar(client: MilvusClient, collection_name: str, query_embeddings:
     return hits[0] if queries.ndim == 1 else hits
 
 
+def label_filter(label: str | None) -> str | None:
+    """Milvus filter expression keeping one class, e.g. `label == "Afghan_hound"`; None keeps all (notebook 04)."""
+    return None if label is None else f"label == {_quote(label)}"
+
+
 def _check_query_dim(client: MilvusClient, collection_name: str, dim: int) -> None:
     """Raise SchemaMismatchError when the query vectors do not have the stored dimension."""
     vector_field = _describe_fields(client, collection_name).get(VECTOR_FIELD)

@@ -207,3 +207,22 @@ def test_list_images_finds_nested_photos(make_image, tmp_path: Path) -> None:
     make_image("sub/b.JPG")
     (tmp_path / "notes.txt").write_text("not a photo")
     assert [p.name for p in data.list_images(tmp_path)] == ["a.png", "b.JPG"]
+
+
+def test_save_upload_writes_a_readable_photo(tmp_path, make_image):
+    content = make_image("src.png", mode="RGBA").read_bytes()
+    path = data.save_upload("my dog (1).png", content, tmp_path / "uploads")
+    assert path == tmp_path / "uploads" / "my_dog__1_.png"
+    assert data.load_image(path).mode == "RGB"
+    assert data.save_upload("../../etc/x.png", content, tmp_path / "up2").parent == tmp_path / "up2"
+
+
+def test_save_upload_refuses_what_is_not_an_image(tmp_path):
+    with pytest.raises(data.ImageLoadError, match="not an image"):
+        data.save_upload("notes.jpg", b"hello, not a photo", tmp_path)
+    assert not (tmp_path / "notes.jpg").exists()
+
+
+def test_save_upload_defaults_to_a_temporary_folder(make_image):
+    path = data.save_upload("a.png", make_image("b.png").read_bytes())
+    assert path.is_file() and path.parent.name.startswith("upload-")

@@ -431,3 +431,12 @@ def test_a_released_client_says_how_to_reconnect(tmp_settings) -> None:
                  lambda: store.search_similar(client, "released", np.ones(8, dtype=np.float32))):
         with pytest.raises(store.StoreError, match=r"client = store.connect\(\)"):
             call()
+
+
+@pytest.mark.parametrize(("label", "expected"), [
+    (None, None),
+    ("Afghan_hound", 'label == "Afghan_hound"'),
+    ('odd "name"', 'label == "odd \\"name\\""'),
+])
+def test_label_filter(label, expected):
+    assert store.label_filter(label) == expected
