@@ -355,23 +355,11 @@ def make_client(api_key: str | None = None, *, ask: bool = False, timeout: float
     in JupyterLab, Colab or a terminal) a hidden prompt. Raises ComicError(reason="no_key") without one.
     """
     if api_key is None:
-        api_key = _find_key(ask)
+        api_key = config.get_openai_api_key(prompt=ask)
     if not api_key:
         raise ComicError(HOW_TO_ENABLE, reason="no_key")
     # OPENAI_BASE_URL, when set, is read by the client itself (the tests point it at a local server).
     return openai.OpenAI(api_key=api_key, max_retries=0, timeout=openai.Timeout(timeout, connect=15.0))
-
-
-def _find_key(ask: bool) -> str | None:
-    """The key from config; a front end that cannot show a hidden prompt (nbval, CI) counts as no key."""
-    try:
-        from IPython.core.error import StdinNotImplementedError
-    except ImportError:  # plain Python: getpass reads the terminal
-        StdinNotImplementedError = EOFError
-    try:
-        return config.get_openai_api_key(prompt=ask)
-    except (StdinNotImplementedError, EOFError):
-        return None
 
 
 def check_image_model(openai_client: openai.OpenAI | None, model: str | None = None,

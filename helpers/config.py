@@ -144,19 +144,32 @@ def _describe_device() -> str:
 def get_openai_api_key(prompt: bool = False) -> str | None:
     """Find the OpenAI key in the environment, `.env` or Colab secrets; ask for it only if `prompt` is True.
 
-    The key is returned, never printed or saved. Returns None when there is none.
+    The key is returned, never printed or saved. Returns None when there is none, also when the front end
+    cannot show a prompt (nbval, CI).
     """
     _load_dotenv()
     key = os.environ.get("OPENAI_API_KEY", "").strip()
     if not key:
         key = _colab_secret("OPENAI_API_KEY") or ""
     if not key and prompt:
-        import getpass
-
-        key = getpass.getpass("OpenAI API key (input hidden, leave empty to skip): ").strip()
+        key = _ask_hidden("OpenAI API key (input hidden, leave empty to skip): ")
     if key:
         os.environ["OPENAI_API_KEY"] = key  # for this kernel only; nothing is written to disk
     return key or None
+
+
+def _ask_hidden(question: str) -> str:
+    """getpass, or "" where nobody can answer: a kernel without input support (nbval), or no terminal."""
+    import getpass
+
+    try:
+        from IPython.core.error import StdinNotImplementedError
+    except ImportError:  # plain Python: getpass reads the terminal
+        StdinNotImplementedError = EOFError  # noqa: N806
+    try:
+        return getpass.getpass(question).strip()
+    except (StdinNotImplementedError, EOFError):
+        return ""
 
 
 def _colab_secret(name: str) -> str | None:

@@ -91,3 +91,19 @@ def test_milvus_uri_must_be_a_server_address(monkeypatch: pytest.MonkeyPatch, ur
     monkeypatch.setenv("MILVUS_URI", uri)
     with pytest.raises(ValueError, match="TUTORIAL_DATA_DIR"):
         config.load_settings()
+
+
+@pytest.mark.parametrize("error", [EOFError, "StdinNotImplementedError"])
+def test_openai_key_prompt_without_input_counts_as_no_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          error) -> None:
+    """A kernel that cannot answer input (nbval, CI) or a closed stdin: no key, no crash, no hang."""
+    if error == "StdinNotImplementedError":
+        from IPython.core.error import StdinNotImplementedError as error
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+
+    def no_input(prompt: str) -> str:
+        raise error("this front end does not support input requests")
+
+    monkeypatch.setattr("getpass.getpass", no_input)
+    assert config.get_openai_api_key(prompt=True) is None
