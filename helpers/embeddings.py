@@ -411,8 +411,8 @@ def _quantize_onnx(fp32_path: Path, path: Path, model_name: str) -> None:
 
     train_paths = data.load_dataset().train.image_paths
     train_paths = train_paths[::max(1, len(train_paths) // CALIBRATION_IMAGES)]  # spread over the classes
-    transform = load_transform(model_name)
-    photos = [transform(data.load_image(p))[None].numpy() for p in train_paths]
+    transform, min_side = load_transform(model_name), decode_side(model_name)  # as the pipeline preprocesses
+    photos = [transform(data.load_image(p, min_side=min_side))[None].numpy() for p in train_paths]
 
     class CalibrationPhotos(CalibrationDataReader):
         def __init__(self) -> None:
