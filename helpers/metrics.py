@@ -21,11 +21,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-
-class _LabelledHit(Protocol):
-    label: str
+from helpers.hits import Hit
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,7 @@ class QueryScore:
     n_hits: int  # how many hits the search returned (can be fewer than k)
 
 
-def relevance(hits: Sequence[_LabelledHit], label: str) -> list[bool]:
+def relevance(hits: Sequence[Hit], label: str) -> list[bool]:
     """True for each hit (best first) that has the query's class (notebook 04)."""
     return [hit.label == label for hit in hits]
 
@@ -91,7 +88,7 @@ def average_precision(relevant: Sequence[bool], k: int, n_relevant: int | None =
     return total / found if found else 0.0
 
 
-def score_query(hits: Sequence[_LabelledHit], label: str, k: int, n_relevant: int,
+def score_query(hits: Sequence[Hit], label: str, k: int, n_relevant: int,
                 query_path: Path | str = "") -> QueryScore:
     """All metrics of one query's hits at k (notebook 04)."""
     relevant = relevance(hits, label)
@@ -101,7 +98,7 @@ def score_query(hits: Sequence[_LabelledHit], label: str, k: int, n_relevant: in
 
 
 def score_queries(query_paths: Sequence[Path | str], query_labels: Sequence[str],
-                  hits_per_query: Sequence[Sequence[_LabelledHit]], k: int = 10,
+                  hits_per_query: Sequence[Sequence[Hit]], k: int = 10,
                   n_relevant: int | Mapping[str, int] = 10) -> list[QueryScore]:
     """Score every query (same order as the inputs); `n_relevant` may map each class to its count (notebook 04)."""
     if not len(query_paths) == len(query_labels) == len(hits_per_query):
@@ -133,7 +130,7 @@ def summarize(scores: Sequence[QueryScore]) -> dict[str, float]:
             f"mAP@{k}": sum(s.average_precision for s in scores) / n}
 
 
-def metrics_by_k(query_labels: Sequence[str], hits_per_query: Sequence[Sequence[_LabelledHit]],
+def metrics_by_k(query_labels: Sequence[str], hits_per_query: Sequence[Sequence[Hit]],
                  ks: Iterable[int], n_relevant: int | Mapping[str, int] = 10) -> dict[int, dict[str, float]]:
     """`summarize` for each k of `ks`, from one search at the largest k (notebook 04)."""
     paths = [""] * len(query_labels)

@@ -1,38 +1,31 @@
-"""Pictures: image grids, search galleries, embedding maps and the search explorer (introduced in notebook 01).
+"""Pictures: image grids, search galleries, metric charts, embedding maps and comics (introduced in notebook 01).
 
-Every function returns its figure (or picture) and shows nothing by itself; `save_figure` writes one
-under OUTPUT_DIR/figures so that a teacher can put it on a slide. Nothing is drawn at import time.
+Every function takes plain data (paths, labels, scores, arrays) and returns its figure (or picture),
+showing nothing by itself; `save_figure` writes one under OUTPUT_DIR/figures so that a teacher can put it
+on a slide. Nothing here knows Milvus or OpenAI. Nothing is drawn at import time.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import io
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from PIL import Image
+from PIL import Image, ImageOps
 
-from helpers import comics, config, data, store
+from helpers import config, data
+from helpers.hits import Hit
 
 SAME_CLASS_COLOR = "#1a9850"  # green frame: a hit of the query's class
 OTHER_CLASS_COLOR = "#d73027"  # red dashed frame: a hit of another class
 QUERY_COLOR = "#2c7bb6"  # blue frame: the query
 NEUTRAL_COLOR = "#7f7f7f"  # grey frame: the query's class is unknown (your own photo)
-
-
-class HitLike(Protocol):
-    """What the gallery needs of a search hit (`store.Hit` has these fields)."""
-
-    path: str
-    label: str
-    score: float
 
 
 def show_images(image_paths: Sequence[Path], titles: Sequence[str] | None = None, ncols: int = 5,
@@ -62,16 +55,23 @@ def save_figure(fig: Figure | Image.Image, name: str, output_dir: Path | None = 
     return path
 
 
-# --- The blog's picture, then the gallery ----------------------------------------------------------------------
+# --- Grids of pictures, then the gallery ------------------------------------------------------------------
 
-def blog_grid(image_paths: Sequence[Path | str], size: int = 150, ncols: int = 5) -> Image.Image:
-    """The blog's result picture: every image squeezed to size x size px, pasted in rows of ncols (notebook 04)."""
-    images = [data.load_image(path).resize((size, size)) for path in image_paths]
-    nrows = max(1, -(-len(images) // ncols))
-    grid = Image.new("RGB", (size * ncols, size * nrows))
-    for idx, img in enumerate(images):
-        x, y = idx % ncols, idx // ncols
-        grid.paste(img, (x * size, y * size))
+def image_grid(images: Sequence[Path | str | Image.Image], ncols: int = 5, cell: int = 150,
+               squeeze: bool = False, background: str = "white") -> Image.Image:
+    """Paste images into a grid of cell x cell squares, row by row, and return the picture (notebooks 04, 05).
+
+    squeeze=True stretches each image to fill its square, as the blog's result picture does; otherwise each
+    keeps its shape and is centred in its square.
+    """
+    nrows = max(1, math.ceil(len(images) / ncols))
+    grid = Image.new("RGB", (cell * ncols, cell * nrows), background)
+    for i, item in enumerate(images):
+        image = item if isinstance(item, Image.Image) else data.load_image(item)
+        image = image.resize((cell, cell)) if squeeze else ImageOps.contain(image, (cell - 8, cell - 8))
+        x = (i % ncols) * cell + (cell - image.width) // 2
+        y = (i // ncols) * cell + (cell - image.height) // 2
+        grid.paste(image, (x, y))
     return grid
 
 
@@ -87,7 +87,7 @@ def _short(text: str, width: int = 18) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _draw_hit(ax: plt.Axes, rank: int, hit: HitLike, query_label: str | None) -> None:
+def _draw_hit(ax: plt.Axes, rank: int, hit: Hit, query_label: str | None) -> None:
     """One thumbnail: frame by class match, title with rank, label and cosine score."""
     ax.imshow(data.load_image(hit.path))
     if query_label is None:
@@ -100,7 +100,7 @@ def _draw_hit(ax: plt.Axes, rank: int, hit: HitLike, query_label: str | None) ->
                  color=color if query_label is not None else "black")
 
 
-def _legend_handles(hits: Sequence[HitLike], query_label: str) -> list[Patch]:
+def _legend_handles(hits: Sequence[Hit], query_label: str) -> list[Patch]:
     same = sum(hit.label == query_label for hit in hits)
     return [Patch(facecolor="white", edgecolor=QUERY_COLOR, linewidth=3, label=f"query: {query_label}"),
             Patch(facecolor="white", edgecolor=SAME_CLASS_COLOR, linewidth=3,
@@ -109,7 +109,7 @@ def _legend_handles(hits: Sequence[HitLike], query_label: str) -> list[Patch]:
                   label=f"another class ({len(hits) - same})")]
 
 
-def show_results(query_path: Path | str, hits: Sequence[HitLike], query_label: str | None = None,
+def show_results(query_path: Path | str, hits: Sequence[Hit], query_label: str | None = None,
                  ncols: int = 5, size: float = 2.0, title: str | None = None) -> Figure:
     """Gallery: the query, then each hit with its label and cosine score, framed by class match (notebook 04).
 
@@ -138,7 +138,7 @@ def show_results(query_path: Path | str, hits: Sequence[HitLike], query_label: s
     return fig
 
 
-def show_result_rows(rows: Sequence[tuple[Path | str, Sequence[HitLike], str | None]], size: float = 1.5,
+def show_result_rows(rows: Sequence[tuple[Path | str, Sequence[Hit], str | None]], size: float = 1.5,
                      row_titles: Sequence[str] | None = None) -> Figure:
     """Several queries, one row each: the query then its hits, framed by class match (notebook 04)."""
     ncols = 1 + max((len(hits) for _, hits, _ in rows), default=1)
@@ -256,114 +256,25 @@ def _add_thumbnail(ax: plt.Axes, point: np.ndarray, spot: np.ndarray, image_path
                                  arrowprops={"arrowstyle": "-", "color": color, "linewidth": 1.2}))
 
 
-def show_comic(result: comics.ComicResult, size: float = 6.0) -> Figure:
-    """The generated image beside the photos it was made from, with model, time and cost (notebook 05)."""
-    sources = [Path(p) for p in result.record["reference_files"] if Path(p).is_file()]
-    fig, axes = plt.subplots(1, 2 if sources else 1, figsize=(size * (2 if sources else 1), size), squeeze=False)
-    if sources:
-        axes[0, 0].imshow(comics.make_contact_sheet(sources, ncols=min(4, len(sources))))
-        axes[0, 0].set_title("previous turn (input)" if result.record.get("parent") else "reference photos (input)")
-    with Image.open(result.image_path) as image:
+def show_comic(image_path: Path | str, input_paths: Sequence[Path | str] = (), caption: str = "",
+               input_title: str = "input", size: float = 6.0) -> Figure:
+    """A generated image beside the pictures it was made from, captioned (notebook 05)."""
+    fig, axes = plt.subplots(1, 2 if input_paths else 1, figsize=(size * (2 if input_paths else 1), size),
+                             squeeze=False)
+    if input_paths:
+        axes[0, 0].imshow(image_grid(input_paths, ncols=min(4, len(input_paths)), cell=192))
+        axes[0, 0].set_title(input_title)
+    with Image.open(image_path) as image:
         axes[0, -1].imshow(image.convert("RGB"))
-    cost = result.record.get("estimated_cost_usd")
-    axes[0, -1].set_title(f"generated by {result.record['model']} in {result.record['seconds']:.0f} s"
-                          + (f", about ${cost:.3f}" if cost is not None else ""))
+    axes[0, -1].set_title(caption)
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
     return fig
 
 
-# --- Your own photo and the interactive explorer ---------------------------------------------------------------
-
 def figure_png(fig: Figure, dpi: int = 90) -> bytes:
     """The figure as PNG bytes, for widgets and static fallbacks (notebook 04)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
-
-
-SearchFunction = Callable[[Path, int, "str | None"], Sequence[HitLike]]
-
-
-class SearchExplorer:
-    """Pick a query photo (or upload one), k and a class filter; the gallery redraws (notebook 04).
-
-    `search(image_path, top_k, filter)` returns the hits, best first; `filter` is a Milvus filter
-    expression (`label == "..."`) or None. The picker lists `query_paths` (labelled, so hits are framed
-    green or red) and then `extra_photos` (your own, unlabelled). Where widgets cannot render (a static
-    viewer, nbval) the explorer shows its current gallery as a plain picture instead.
-    """
-
-    def __init__(self, search: SearchFunction, query_paths: Sequence[Path], query_labels: Sequence[str],
-                 classes: Sequence[str], top_k: int = 10, max_k: int = 30, upload_dir: Path | None = None,
-                 extra_photos: Sequence[Path] = ()):
-        import ipywidgets as widgets
-
-        self.search, self.upload_dir = search, upload_dir
-        self.labels = {Path(p): label for p, label in zip(query_paths, query_labels, strict=True)}
-        self.query = widgets.Dropdown(options=[(f"{label} ({p.stem})", p) for p, label in self.labels.items()]
-                                      + [(f"your photo: {Path(p).name}", Path(p)) for p in extra_photos],
-                                      description="Query", layout={"width": "380px"})
-        self.top_k = widgets.IntSlider(value=top_k, min=1, max=max_k, description="k", continuous_update=False)
-        self.class_filter = widgets.Dropdown(options=[("any class", "")] + [(c, c) for c in classes],
-                                             description="Only class")
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Your photo")
-        self.message = widgets.HTML()
-        self.output = widgets.Output()
-        self.widget = widgets.VBox([widgets.HBox([self.query, self.upload]),
-                                    widgets.HBox([self.top_k, self.class_filter]), self.message, self.output])
-        self.hits: list[HitLike] = []
-        self.png, self.redraws, self._holding = b"", 0, False
-        for control in (self.query, self.top_k, self.class_filter):
-            control.observe(self._on_change, names="value")
-        self.upload.observe(self._on_upload, names="value")
-        self.redraw()
-
-    def redraw(self) -> None:
-        """Search with the current controls and replace the gallery in the output area."""
-        query_path, label = self.query.value, self.labels.get(self.query.value)
-        try:
-            label_filter = store.label_filter(self.class_filter.value or None)
-            self.hits = list(self.search(query_path, self.top_k.value, label_filter))
-            self.message.value = ""
-        except Exception as err:  # any failure is shown in the widget: a callback's exception would vanish
-            self.hits = []
-            self.message.value = f"<b>Search failed</b>: {html.escape(f'{type(err).__name__}: {err}')}"
-        fig = show_results(query_path, self.hits, label, ncols=5, size=1.8)
-        self.png = figure_png(fig)
-        plt.close(fig)
-        self.output.outputs = ({"output_type": "display_data", "metadata": {}, "data": {
-            "image/png": base64.b64encode(self.png).decode(), "text/plain": f"<gallery of {len(self.hits)} hits>"}},)
-        self.redraws += 1
-
-    def add_photo(self, path: Path, name: str | None = None) -> None:
-        """Add a photo to the query picker, select it and redraw once."""
-        path = Path(path)
-        self._holding = True
-        try:
-            self.query.options = (*self.query.options, (f"your photo: {name or path.name}", path))
-            self.query.value = path
-        finally:
-            self._holding = False
-        self.redraw()
-
-    def _on_change(self, change: dict[str, Any]) -> None:
-        if not self._holding:
-            self.redraw()
-
-    def _on_upload(self, change: dict[str, Any]) -> None:
-        if not change["new"]:
-            return
-        self.upload.value = ()  # clear it, so that the same file can be uploaded again
-        for item in change["new"]:
-            try:
-                self.add_photo(data.save_upload(item["name"], item["content"], self.upload_dir), item["name"])
-            except data.ImageLoadError as err:
-                self.message.value = f"<b>Not an image</b>: {html.escape(str(err))}. Try a JPEG or PNG photo."
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The live widget where widgets render; the current gallery as a PNG everywhere else."""
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["image/png"] = base64.b64encode(self.png).decode()
-        return bundle

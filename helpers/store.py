@@ -18,7 +18,6 @@ import os
 import warnings
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import ConnectionConfigException, MilvusException
 
 from helpers import config
+from helpers.hits import Hit
 
 VECTOR_FIELD = "vector"
 MAX_LENGTHS = {"path": 4096, "label": 512, "model_name": 256}  # VARCHAR fields and their maximum length
@@ -52,15 +52,6 @@ class DatabaseLockedError(StoreError):
 
 class SchemaMismatchError(StoreError):
     """The collection exists with another vector dimension, another model or other fields."""
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result: the stored image, its label and its cosine similarity to the query."""
-
-    path: str
-    label: str
-    score: float
 
 
 def connect(uri: str | None = None, token: str | None = None) -> MilvusClient:

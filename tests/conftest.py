@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import openai
 import pytest
+from fake_openai import TEST_KEY, FakeOpenAI
 from PIL import Image
 
-from helpers import config, data
+from helpers import config, data, openai_api
 
 
 @pytest.fixture
@@ -46,3 +48,35 @@ def make_image(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return _make
+
+
+# --- OpenAI: the local test server (tests/fake_openai.py) and a client of it -----------------------------
+
+
+@pytest.fixture
+def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """The local OpenAI-compatible server, with OPENAI_BASE_URL pointing at it."""
+    with FakeOpenAI() as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        yield fake
+
+
+@pytest.fixture
+def openai_client(openai_server: FakeOpenAI) -> openai.OpenAI:
+    """A client made by the helpers, with the test key, talking to the local server."""
+    return openai_api.make_client(TEST_KEY)
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retry waits are recorded here instead of slept (the retry policy's `sleep`)."""
+    recorded: list[float] = []
+    monkeypatch.setattr(openai_api, "RETRIES", openai_api.RetryPolicy(sleep=recorded.append))
+    return recorded
+
+
+@pytest.fixture
+def no_key_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key in the environment, and a developer's .env is not read."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setattr(config, "_load_dotenv", lambda: None)

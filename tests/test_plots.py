@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import matplotlib
@@ -16,15 +11,9 @@ from matplotlib.colors import to_hex
 from PIL import Image
 
 from helpers import plots
+from helpers.hits import Hit
 
 matplotlib.use("Agg")
-
-
-@dataclass(frozen=True)
-class FakeHit:
-    path: str
-    label: str
-    score: float
 
 
 @pytest.fixture(autouse=True)
@@ -53,13 +42,13 @@ def test_show_images_keeps_its_signature(solid_images):
 
 def test_save_figure_writes_figures_and_pictures(tmp_settings, solid_images):
     fig_path = plots.save_figure(plots.show_images(solid_images[:2]), "grid")
-    pil_path = plots.save_figure(plots.blog_grid(solid_images[:2]), "blog")
+    pil_path = plots.save_figure(plots.image_grid(solid_images[:2]), "blog")
     assert fig_path == tmp_settings.output_dir / "figures" / "grid.png"
     assert Image.open(fig_path).format == Image.open(pil_path).format == "PNG"
 
 
-def test_blog_grid_pastes_150px_squares_row_by_row(solid_images):
-    grid = plots.blog_grid(solid_images)
+def test_image_grid_squeezed_is_the_blogs_picture(solid_images):
+    grid = plots.image_grid(solid_images, squeeze=True, background="black")
     assert grid.size == (750, 300)
     for idx in (0, 4, 5, 9):
         x, y = idx % 5, idx // 5
@@ -67,14 +56,14 @@ def test_blog_grid_pastes_150px_squares_row_by_row(solid_images):
         assert np.abs(np.asarray(grid)[y * 150 + 75, x * 150 + 75].astype(int) - expected).max() <= 3
 
 
-def test_blog_grid_pads_a_short_last_row(solid_images):
-    grid = plots.blog_grid(solid_images[:7], size=20, ncols=5)
+def test_image_grid_pads_a_short_last_row(solid_images):
+    grid = plots.image_grid(solid_images[:7], cell=20, ncols=5, squeeze=True, background="black")
     assert grid.size == (100, 40)
     assert np.asarray(grid)[30, 90].tolist() == [0, 0, 0]  # the empty 10th cell stays black
 
 
-def _hits(paths: list[Path], labels: list[str]) -> list[FakeHit]:
-    return [FakeHit(str(p), label, 0.9 - i / 10) for i, (p, label) in enumerate(zip(paths, labels, strict=False))]
+def _hits(paths: list[Path], labels: list[str]) -> list[Hit]:
+    return [Hit(str(p), label, 0.9 - i / 10) for i, (p, label) in enumerate(zip(paths, labels, strict=False))]
 
 
 def _hit_axes(fig):
@@ -161,118 +150,14 @@ def test_show_embedding_map_colours_highlights_and_adds_one_thumbnail_each(solid
     assert legend == ["other classes", "dog", "cat", "test query"]
 
 
-class RecordingSearch:
-    """A stand-in for store.search_similar behind an embedder: records each call, returns fixed hits."""
-
-    def __init__(self, hits: list[FakeHit], fail: bool = False):
-        self.calls: list[tuple[Path, int, str | None]] = []
-        self.hits, self.fail = hits, fail
-
-    def __call__(self, image_path: Path, top_k: int, filter: str | None) -> list[FakeHit]:
-        self.calls.append((image_path, top_k, filter))
-        if self.fail:
-            raise ConnectionError("Milvus is not running")
-        return self.hits[:top_k]
-
-
-@pytest.fixture
-def explorer_factory(solid_images, tmp_path) -> Callable[..., tuple[plots.SearchExplorer, RecordingSearch]]:
-    def _make(fail: bool = False):
-        search = RecordingSearch(_hits(solid_images[2:], ["dog", "cat", "dog", "dog", "cow", "dog", "cat", "dog"]),
-                                 fail)
-        explorer = plots.SearchExplorer(search, solid_images[:2], ["dog", "cat"], classes=["cat", "cow", "dog"],
-                                        top_k=4, max_k=8, upload_dir=tmp_path / "uploads")
-        return explorer, search
-    return _make
-
-
-def _shown_png(explorer: plots.SearchExplorer) -> Image.Image:
-    (output,) = explorer.output.outputs
-    return Image.open(io.BytesIO(base64.b64decode(output["data"]["image/png"])))
-
-
-def test_explorer_draws_the_first_gallery_at_once(explorer_factory, solid_images):
-    explorer, search = explorer_factory()
-    assert search.calls == [(solid_images[0], 4, None)]
-    assert explorer.redraws == 1 and len(explorer.hits) == 4
-    assert _shown_png(explorer).format == "PNG"
-
-
-def test_explorer_slider_and_filter_reach_the_search(explorer_factory, solid_images):
-    explorer, search = explorer_factory()
-    explorer.top_k.value = 7
-    explorer.class_filter.value = "dog"
-    explorer.query.value = solid_images[1]
-    assert search.calls[1:] == [(solid_images[0], 7, None), (solid_images[0], 7, 'label == "dog"'),
-                                (solid_images[1], 7, 'label == "dog"')]
-    assert explorer.redraws == 4 and len(explorer.hits) == 7
-    explorer.class_filter.value = ""  # "any class"
-    assert search.calls[-1] == (solid_images[1], 7, None)
-    assert explorer.class_filter.options[0] == ("any class", "")
-
-
-def test_explorer_lists_extra_photos_without_a_label(solid_images):
-    search = RecordingSearch(_hits(solid_images[2:5], ["dog", "cat", "dog"]))
-    explorer = plots.SearchExplorer(search, solid_images[:1], ["dog"], ["cat", "dog"], extra_photos=[solid_images[9]])
-    assert explorer.query.options[-1] == ("your photo: solid_9.jpg", solid_images[9])
-    assert not explorer.top_k.continuous_update  # dragging the slider searches once, on release
-    explorer.query.value = solid_images[9]
-    assert search.calls[-1] == (solid_images[9], 10, None)
-    assert explorer.labels.get(solid_images[9]) is None
-
-
-def test_explorer_redraw_replaces_the_gallery(explorer_factory):
-    explorer, _ = explorer_factory()
-    first = explorer.png
-    explorer.top_k.value = 8
-    assert len(explorer.output.outputs) == 1  # replaced, not appended
-    assert explorer.png != first and _shown_png(explorer).size != Image.open(io.BytesIO(first)).size
-
-
-def test_explorer_upload_becomes_the_query(explorer_factory, make_image, tmp_path):
-    explorer, search = explorer_factory()
-    content = make_image("phone.png", size=(50, 40)).read_bytes()
-    explorer.upload.value = ({"name": "phone.png", "type": "image/png", "size": len(content),
-                              "content": memoryview(content), "last_modified": datetime.now(timezone.utc)},)
-    uploaded = tmp_path / "uploads" / "phone.png"
-    assert search.calls[-1] == (uploaded, 4, None) and explorer.redraws == 2  # one redraw, not three
-    assert explorer.query.value == uploaded
-    assert explorer.query.options[-1] == ("your photo: phone.png", uploaded)
-    assert explorer.upload.value == ()  # cleared, so that the same file can be uploaded again
-
-
-def test_explorer_reports_a_bad_upload_and_a_failed_search(explorer_factory):
-    explorer, _ = explorer_factory()
-    explorer.upload.value = ({"name": "x.jpg", "type": "image/jpeg", "size": 3, "content": memoryview(b"abc"),
-                              "last_modified": datetime.now(timezone.utc)},)
-    assert "Not an image" in explorer.message.value and explorer.redraws == 1
-    failing, _ = explorer_factory(fail=True)
-    assert "ConnectionError: Milvus is not running" in failing.message.value and failing.hits == []
-    assert _shown_png(failing).format == "PNG"  # the gallery says "no hits" instead of vanishing
-
-
-def test_explorer_falls_back_to_a_picture_where_widgets_cannot_render(explorer_factory):
-    explorer, _ = explorer_factory()
-    bundle = explorer._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["image/png"] and "text/plain" in bundle
-
-
-@pytest.mark.parametrize(("n_references", "parent", "left_title"), [
-    (3, None, "reference photos (input)"),
-    (1, "comic-previous.png", "previous turn (input)"),
-    (0, None, None),
-])
-def test_show_comic_puts_the_result_beside_its_inputs(tmp_path, make_image, n_references, parent, left_title):
-    from helpers import comics
-
-    references = [str(make_image(f"ref{i}.jpg", seed=i)) for i in range(n_references)]
-    png = io.BytesIO()
-    Image.new("RGB", (64, 64), "orange").save(png, format="PNG")
-    record = {"model": "some-image-model", "seconds": 42.0, "estimated_cost_usd": 0.051,
-              "reference_files": references, "parent": parent}
-    result = comics.save_result(png.getvalue(), record, tmp_path / "comics")
-    fig = plots.show_comic(result)
+@pytest.mark.parametrize(("n_inputs", "input_title"), [(3, "reference photos (input)"), (1, "previous turn (input)"),
+                                                     (0, None)])
+def test_show_comic_puts_the_result_beside_its_inputs(tmp_path, make_image, n_inputs, input_title):
+    inputs = [make_image(f"ref{i}.jpg", seed=i) for i in range(n_inputs)]
+    image_path = tmp_path / "comic.png"
+    Image.new("RGB", (64, 64), "orange").save(image_path)
+    fig = plots.show_comic(image_path, inputs, "generated by some-image-model in 42 s", input_title or "")
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[-1] == "generated by some-image-model in 42 s, about $0.051"
-    assert titles[:-1] == ([left_title] if left_title else [])
+    assert titles[-1] == "generated by some-image-model in 42 s"
+    assert titles[:-1] == ([input_title] if n_inputs else [])
+    assert fig.axes[-1].images[0].get_array().shape[:2] == (64, 64)
