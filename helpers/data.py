@@ -8,6 +8,7 @@ and `reverse_image_search.csv` (id,path,label for the 1,000 training images).
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import re
 import shutil
@@ -29,7 +30,8 @@ DATASET_URLS = (
 )
 CSV_NAME = "reverse_image_search.csv"
 N_CLASSES, TRAIN_PER_CLASS, TEST_PER_CLASS = 100, 10, 1
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".hif", ".avif"}
+HEIF_SUFFIXES = {".heic", ".heif", ".hif"}  # iPhone photos; read through the pillow-heif package
 MAX_IMAGE_PIXELS = 150_000_000  # 150 MP: a 108 MP phone photo loads; larger files are refused as bombs
 _FIX_HINT = "Delete the folder and run `data.download_dataset()` again, or point DATASET_SOURCE at a good copy."
 
@@ -237,11 +239,17 @@ def list_images(folder: Path) -> list[Path]:
 def load_image(path: Path | str, max_pixels: int = MAX_IMAGE_PIXELS, min_side: int | None = None) -> Image.Image:
     """Open a photo as people have them: EXIF rotation applied, converted to 8-bit RGB (notebook 02).
 
+    JPEG, PNG, WebP, GIF, BMP, TIFF, AVIF (where Pillow reads it) and HEIC/HEIF (iPhone photos, notebook 06).
+
     Args:
         min_side: the shorter side the caller needs at most (a model's resize size); a large JPEG is then
-            decoded at 1/2, 1/4 or 1/8 scale, still at least that size, which is several times faster.
+            decoded at 1/2, 1/4 or 1/8 scale, still at least that size, and a HEIC's embedded thumbnail is
+            used instead of the photo when it is at least that size. Both are several times faster.
     """
     path = Path(path)
+    heif_ok = register_heif_opener()  # on the first photo, not on import; a HEIC may hide behind any name
+    if not heif_ok and path.suffix.lower() in HEIF_SUFFIXES:
+        raise ImageLoadError(f"{path}: HEIC/HEIF photos need the pillow-heif package: pip install pillow-heif")
     try:
         with warnings.catch_warnings():  # Pillow warns from 89 MP on; the size check below decides instead
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -251,11 +259,11 @@ def load_image(path: Path | str, max_pixels: int = MAX_IMAGE_PIXELS, min_side: i
             if width * height > max_pixels:
                 raise ImageLoadError(f"{path}: {width}x{height} pixels is larger than the {max_pixels:,} "
                                      "allowed (a possible decompression bomb); resize it first.")
-            if min_side and image.format == "JPEG":
-                scale = min_side / min(width, height)
+            if min_side and image.format in ("JPEG", "HEIF"):
+                scale = min_side / min(width, height)  # HEIF: the smallest thumbnail at least this big, if any
                 image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
             image.load()
-            image = ImageOps.exif_transpose(image)
+            image = ImageOps.exif_transpose(image)  # HEIF: already upright (pillow-heif resets the EXIF tag)
             return _to_rgb(image)
     except ImageLoadError:
         raise
@@ -267,6 +275,17 @@ def load_image(path: Path | str, max_pixels: int = MAX_IMAGE_PIXELS, min_side: i
         raise ImageLoadError(f"{path}: refused as a possible decompression bomb ({err}); resize it first.") from err
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageLoadError(f"{path}: unreadable image ({err})") from err
+
+
+@functools.lru_cache(maxsize=1)
+def register_heif_opener() -> bool:
+    """Teach Pillow to open HEIC/HEIF files, once, when the first photo is opened; False without pillow-heif."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener(thumbnails=True)  # thumbnails: load_image's draft() may use one
+    return True
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
