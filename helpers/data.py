@@ -245,6 +245,9 @@ def load_image(path: Path | str, max_pixels: int = MAX_IMAGE_PIXELS, min_side: i
         min_side: the shorter side the caller needs at most (a model's resize size); a large JPEG is then
             decoded at 1/2, 1/4 or 1/8 scale, still at least that size, and a HEIC's embedded thumbnail is
             used instead of the photo when it is at least that size. Both are several times faster.
+            An iPhone's thumbnail (320x240) is smaller than the 256 pixels the models need, so iPhone photos
+            are decoded in full (about 0.5 s for 12 MP): embedding the thumbnail instead lowered mAP@10 from
+            0.811 to 0.793 on the sample photos (benchmarks/bench_library.py --thumbnail-quality).
     """
     path = Path(path)
     heif_ok = register_heif_opener()  # on the first photo, not on import; a HEIC may hide behind any name

@@ -94,6 +94,16 @@ def test_heif_support_is_registered_on_the_first_open_not_on_import(tmp_path: Pa
     assert out.stdout.strip() == "ok 48x64"
 
 
+def test_without_pillow_heif_heic_files_are_listed_as_unsupported_with_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _photo(tmp_path / "IMG_0004.HEIC")
+    monkeypatch.setattr(data, "register_heif_opener", lambda: False)  # as if pillow-heif were not installed
+    with pytest.raises(data.ImageLoadError, match="pip install pillow-heif"):
+        data.load_image(path)
+    entry = library.scan_folder(tmp_path).files[0]
+    assert (entry.category, entry.kind) == (library.UNSUPPORTED, "heic") and "pip install pillow-heif" in entry.reason
+
+
 @pytest.mark.skipif(not library._pillow_reads("AVIF"), reason="this Pillow has no AVIF support (Pillow 11.3+)")
 def test_avif_loads_where_pillow_reads_it(tmp_path: Path) -> None:
     path = tmp_path / "photo.avif"
@@ -278,7 +288,11 @@ def test_date_camera_and_size_come_from_the_header(tmp_path: Path, no_decoding: 
 @pytest.mark.parametrize("taken", [None, "0000:00:00 00:00:00", "    :  :     :  :  ", "2024:13:45 99:00:00"])
 def test_without_a_real_exif_date_the_file_time_is_used_and_said(tmp_path: Path, no_decoding: None,
                                                                  taken: str | None) -> None:
-    path = _photo(tmp_path / ("shot.png" if taken is None else "IMG_0001.jpg"), taken=taken)
+    if taken is None:  # a screenshot: a PNG with no EXIF at all (Pillow's PNG getexif would decode it)
+        path = tmp_path / "shot.png"
+        Image.new("RGB", (48, 64), RED).save(path)
+    else:
+        path = _photo(tmp_path / "IMG_0001.jpg", taken=taken)
     os.utime(path, (FIXED_TIME.timestamp(), FIXED_TIME.timestamp()))
     info = library.read_photo(path)
     assert (info.taken_at, info.taken_at_source, info.camera, info.folder) == (FIXED_TIME, "file_time", "", "")
