@@ -128,17 +128,28 @@ def describe_environment() -> dict[str, str]:
     return info
 
 
+def detect_device() -> str:
+    """The fastest device PyTorch can use here: 'cuda' (a GPU), then 'mps' (Apple), else 'cpu' (notebook 01)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def _describe_device() -> str:
-    """'cuda (GPU name)', 'mps' or 'cpu (N cores)'."""
+    """'cuda (GPU name)', 'mps (Apple GPU)' or 'cpu (N cores)'."""
     try:
-        import torch
+        device = detect_device()
     except ImportError:
         return "unknown (torch not installed)"
-    if torch.cuda.is_available():
+    if device == "cuda":
+        import torch
+
         return f"cuda ({torch.cuda.get_device_name(0)})"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps (Apple GPU)"
-    return f"cpu ({os.cpu_count()} cores)"
+    return "mps (Apple GPU)" if device == "mps" else f"cpu ({os.cpu_count()} cores)"
 
 
 def get_openai_api_key(prompt: bool = False) -> str | None:

@@ -17,11 +17,12 @@ NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 EXPECTED = ["01_setup.ipynb", "02_feature_extraction.ipynb", "03_indexing.ipynb",
             "04_search_and_visualisation.ipynb", "05_comic_generation.ipynb"]
 SETUP_CELL = f'''\
-# Setup (safe to re-run): on Colab, install this tutorial's helpers; everywhere, show the versions in use.
+# Setup (safe to re-run): on Colab, install this tutorial's helpers; show the versions in use.
 import sys
 
 if "google.colab" in sys.modules:
-    %pip install --quiet "milvus-comics-tutorial @ git+{config.REPO_URL}"
+    REPO_URL = "{config.REPO_URL}"
+    %pip install --quiet "milvus-comics-tutorial @ git+{{REPO_URL}}"
 
 from helpers import config
 

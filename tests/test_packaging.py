@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import re
+import subprocess
+import sys
 
 import yaml
 
@@ -60,18 +64,63 @@ def test_readme_has_a_colab_badge_per_notebook() -> None:
 
 def test_importing_the_helpers_does_nothing(tmp_path) -> None:
     """No folder, model, database or client appears when every helper module is imported."""
-    import subprocess
-    import sys
-
-    code = ("import helpers, sys; assert 'torch' not in sys.modules, 'import helpers loads torch'; "
-            "from helpers import config, data, embeddings, store, metrics, plots, comics; "
-            "import milvus_lite.server_manager as m; print(len(m.server_manager_instance._servers))")
     workdir = tmp_path / "work"
     workdir.mkdir()
     env = {"PATH": "/usr/bin:/bin", "TUTORIAL_DATA_DIR": str(tmp_path / "data"),
-           "OUTPUT_DIR": str(tmp_path / "outputs"), "HOME": str(tmp_path / "home")}  # libraries' caches go there
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=workdir)
+           "OUTPUT_DIR": str(tmp_path / "outputs"), "HOME": str(tmp_path / "home"),  # libraries' caches go to HOME
+           "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "scripts" / "import_helpers.py")], capture_output=True,
+                         text=True, env=env, cwd=workdir)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "0"  # no Milvus Lite database opened
+    report = json.loads(out.stdout)
+    assert {"config", "data", "embeddings", "models", "store", "plots", "comics"} <= set(report["modules"])
+    assert report == {**report, "torch_after_import_helpers": False, "milvus_lite_servers": 0, "models_built": 0}
     assert not (tmp_path / "data").exists() and not (tmp_path / "outputs").exists()
     assert list(workdir.iterdir()) == []
+
+
+def test_the_package_names_every_module() -> None:
+    import helpers
+
+    on_disk = {p.stem for p in (ROOT / "helpers").glob("*.py") if not p.stem.startswith("_")}
+    assert set(helpers.__all__) == on_disk
+
+
+def _helper_imports(module: str) -> set[str]:
+    """The helper modules a module of helpers/ imports, anywhere in its code."""
+    tree = ast.parse((ROOT / "helpers" / f"{module}.py").read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "helpers":
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("helpers.")}
+    return found
+
+
+def _readme_dependency_table() -> dict[str, set[str]]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("Which helper modules each module imports"):]
+    section = section[:section.index("\n\n", section.index("|---"))]  # the table ends at the first blank line
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|$", section, re.M)
+    return {module: {name.strip() for name in imports.split(",") if name.strip() != "-"} for module, imports in rows}
+
+
+def test_readme_dependency_table_matches_the_code() -> None:
+    table = _readme_dependency_table()
+    on_disk = {p.stem for p in (ROOT / "helpers").glob("*.py") if not p.stem.startswith("_")}
+    assert set(table) == on_disk
+    assert {module: _helper_imports(module) for module in on_disk} == table
+
+
+def test_dependencies_flow_one_way() -> None:
+    table = _readme_dependency_table()
+    for view in ("plots", "explorer", "metrics"):  # pictures and measures take plain data only
+        assert not table[view] & {"store", "embeddings", "openai_api", "comics"}, view
+    order: list[str] = []
+    while len(order) < len(table):  # a topological order exists only without cycles
+        ready = sorted(m for m in table if m not in order and table[m] <= set(order))
+        assert ready, f"import cycle among {sorted(set(table) - set(order))}"
+        order += ready

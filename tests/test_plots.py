@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 from PIL import Image
+from support import ranked_hits
 
 from helpers import plots
-from helpers.hits import Hit
 
 matplotlib.use("Agg")
 
@@ -20,17 +18,6 @@ matplotlib.use("Agg")
 def _close_figures():
     yield
     matplotlib.pyplot.close("all")
-
-
-@pytest.fixture
-def solid_images(tmp_path: Path) -> list[Path]:
-    """Ten 40x30 JPEGs of distinct solid colours."""
-    paths = []
-    for i in range(10):
-        path = tmp_path / f"solid_{i}.jpg"
-        Image.new("RGB", (40, 30), (i * 25, 255 - i * 25, 100)).save(path, quality=95)
-        paths.append(path)
-    return paths
 
 
 def test_show_images_keeps_its_signature(solid_images):
@@ -62,16 +49,12 @@ def test_image_grid_pads_a_short_last_row(solid_images):
     assert np.asarray(grid)[30, 90].tolist() == [0, 0, 0]  # the empty 10th cell stays black
 
 
-def _hits(paths: list[Path], labels: list[str]) -> list[Hit]:
-    return [Hit(str(p), label, 0.9 - i / 10) for i, (p, label) in enumerate(zip(paths, labels, strict=False))]
-
-
 def _hit_axes(fig):
     return [ax for ax in fig.axes if ax.get_title().startswith("#")]
 
 
 def test_show_results_frames_hits_by_class(solid_images):
-    hits = _hits(solid_images[1:5], ["dog", "cat", "dog", "cow"])
+    hits = ranked_hits(solid_images[1:5], ["dog", "cat", "dog", "cow"])
     fig = plots.show_results(solid_images[0], hits, query_label="dog")
     axes = _hit_axes(fig)
     assert [ax.get_title().splitlines()[0] for ax in axes] == ["#1 dog", "#2 cat", "#3 dog", "#4 cow"]
@@ -85,7 +68,7 @@ def test_show_results_frames_hits_by_class(solid_images):
 
 
 def test_show_results_without_a_query_label_is_neutral(solid_images):
-    fig = plots.show_results(solid_images[0], _hits(solid_images[1:3], ["dog", "cat"]), query_label=None)
+    fig = plots.show_results(solid_images[0], ranked_hits(solid_images[1:3], ["dog", "cat"]), query_label=None)
     assert {to_hex(ax.spines["left"].get_edgecolor()) for ax in _hit_axes(fig)} == {plots.NEUTRAL_COLOR}
     assert not fig.legends
 
@@ -96,15 +79,15 @@ def test_show_results_with_no_hits_says_so(solid_images):
 
 
 def test_show_results_lays_out_k_hits_in_rows(solid_images):
-    hits = _hits(solid_images * 2, ["dog"] * 20)[:12]
+    hits = ranked_hits(solid_images * 2, ["dog"] * 20)[:12]
     fig = plots.show_results(solid_images[0], hits, query_label="dog", ncols=5)
     rows = {round(ax.get_position().y0, 3) for ax in _hit_axes(fig)}
     assert len(_hit_axes(fig)) == 12 and len(rows) == 3
 
 
 def test_show_result_rows_one_row_per_query(solid_images):
-    rows = [(solid_images[0], _hits(solid_images[1:4], ["dog", "dog", "cat"]), "dog"),
-            (solid_images[5], _hits(solid_images[6:8], ["cow", "cow"]), "emu")]
+    rows = [(solid_images[0], ranked_hits(solid_images[1:4], ["dog", "dog", "cat"]), "dog"),
+            (solid_images[5], ranked_hits(solid_images[6:8], ["cow", "cow"]), "emu")]
     fig = plots.show_result_rows(rows)
     assert len(fig.axes) == 2 * 4
     assert len(_hit_axes(fig)) == 5
