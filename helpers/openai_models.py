@@ -27,9 +27,9 @@ KNOWN_SHUTDOWNS = {
     "gpt-image-1.5-2025-12-16": "2026-12-01",
     "gpt-image-1-mini": "2026-12-01",
     "chatgpt-image-latest": "2026-12-01",
-    # Chat models that can call the image generation tool (the conversation mode of notebook 05). Checked
-    # 2026-11-27: gpt-5, gpt-5-mini, gpt-5-nano and o3 (deprecated 2026-06-11); gpt-4o, gpt-4o-mini, gpt-4.1 and
-    # gpt-4.1-mini snapshots (deprecated 2026-10-14); gpt-4.1-nano was shut down with gpt-image-1.
+    # Chat models that can call the image generation tool (the conversation mode of notebook 05), from the same
+    # deprecations page, read 2026-11-27: gpt-5, gpt-5-mini, gpt-5-nano and o3 (deprecated 2026-06-11); gpt-4o,
+    # gpt-4o-mini, gpt-4.1 and gpt-4.1-mini (deprecated 2026-10-14); gpt-4.1-nano shut down with gpt-image-1.
     "gpt-5": "2026-12-11", "gpt-5-mini": "2026-12-11", "gpt-5-nano": "2026-12-11", "o3": "2026-12-11",
     "gpt-4o": "2027-01-14", "gpt-4o-mini": "2027-01-14", "gpt-4.1": "2027-01-14", "gpt-4.1-mini": "2027-01-14",
     "gpt-4.1-nano": "2026-10-23",
@@ -44,8 +44,11 @@ PRICES_PER_MILLION = {
 # --- The conversation mode: a chat model that calls the image generation tool (Responses API) -----------------
 IMAGE_TOOL_SOURCE = "https://developers.openai.com/api/docs/guides/tools-image-generation"
 IMAGE_TOOL_CHECKED_ON = "2026-11-27"
-# Chat models the tool's guide lists as able to call the `image_generation` tool (its "Supported models"
-# section, and gpt-5.5 in its examples), as of IMAGE_TOOL_CHECKED_ON. Dated snapshots share their model's entry.
+# Chat models able to call the `image_generation` tool: the "Supported models" list of the tool's guide (as
+# quoted by OpenAI's documentation assistant in 2026; the guide's own page was read only in search excerpts),
+# plus gpt-5.4 and gpt-5.5, which the guide's and the conversation-state guide's examples use. Newer chat
+# models (the gpt-5.6 and gpt-6 families) were not found in any list: they count as unknown, not as unable.
+# Dated snapshots share their model's entry.
 IMAGE_TOOL_CHAT_MODELS = ("gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-5.2", "gpt-5", "gpt-5-nano",
                           "o3", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini")
 # Image models a tool-capable chat model is known NOT to drive: OpenAI answers a generic 400. gpt-4o with
@@ -55,15 +58,18 @@ IMAGE_TOOL_PAIRING_FAILS = {"gpt-4o": ("gpt-image-2",), "gpt-4o-mini": ("gpt-ima
 # "Tool 'image_generation' is not supported with ..." (gpt-5.3-codex-spark, seen in public bug reports 2026).
 NOT_TOOL_CHAT_PREFIXES = (*IMAGE_MODEL_PREFIXES, "text-embedding", "omni-moderation", "tts", "whisper", "sora",
                           "gpt-realtime", "gpt-audio", "gpt-3.5", "davinci", "babbage", "gpt-5.3-codex-spark")
-# USD per 1M tokens of a chat model: (input, cached input, output). gpt-5.5 from OpenAI's pricing page as quoted
-# in April-June 2026 launch write-ups; the gpt-5.6 pair from the Models page as summarised on 2026-08-02.
+# USD per 1M tokens of a chat model: (input, cached input, output), checked IMAGE_TOOL_CHECKED_ON against
+# secondary sources only (PRICES_SOURCE is the authority): gpt-5.5 as quoted from OpenAI's pricing in several
+# April-June 2026 write-ups (one older post disagrees); the gpt-5.6 pair as summarised from OpenAI's Models
+# page on 2026-08-02 (github.com/gh640/openai-models-ja).
 CHAT_PRICES_PER_MILLION = {
     "gpt-5.5": (5.00, 0.50, 30.00),
     "gpt-5.6-sol": (5.00, 0.50, 30.00),
     "gpt-5.6-terra": (2.50, 0.25, 15.00),
 }
 # Rough sizes of what a conversation turn adds, for estimates before paying (a real turn records its usage):
-TOOL_DEFINITION_TOKENS = 265  # the tool's description the chat model reads every turn (measured by users, 2025)
+TOOL_DEFINITION_TOKENS = 265  # the tool's description the chat model reads every turn (measured on the OpenAI
+                              # community forum, 2025: "Responses API Image Generation Token Usage")
 CHAT_REPLY_TOKENS = 300  # the chat model's prompt for the tool and its short reply (reasoning not counted)
 
 

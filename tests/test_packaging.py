@@ -64,7 +64,7 @@ def test_importing_the_helpers_does_nothing(tmp_path) -> None:
     import sys
 
     code = ("import helpers, sys; assert 'torch' not in sys.modules, 'import helpers loads torch'; "
-            "from helpers import config, data, embeddings, store, metrics, plots, comics; "
+            "from helpers import config, data, embeddings, store, metrics, plots, comics, comic_chat; "
             "import milvus_lite.server_manager as m; print(len(m.server_manager_instance._servers))")
     workdir = tmp_path / "work"
     workdir.mkdir()
