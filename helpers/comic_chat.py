@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,7 +91,7 @@ class TurnRequest:
         return (self.previous_response_id or "").startswith("<")
 
 
-def plan_conversation(prompt: str, reference_paths: list[Path] | tuple[Path, ...] = (), *,
+def plan_conversation(prompt: str, reference_paths: Sequence[Path | str] = (), *,
                       chat_model: str | None = None, image_model: str | None = None, size: str = "1024x1024",
                       quality: str = "medium") -> TurnRequest:
     """Prepare the first turn: the prompt and the photos, nothing sent yet, no key needed (notebook 05)."""
@@ -100,46 +101,45 @@ def plan_conversation(prompt: str, reference_paths: list[Path] | tuple[Path, ...
 
 
 def plan_follow_up(previous: comics.ComicResult | TurnRequest, follow_up: str,
-                   reference_paths: list[Path] | tuple[Path, ...] = (), **options: Any) -> TurnRequest:
+                   reference_paths: Sequence[Path | str] = (), **options: Any) -> TurnRequest:
     """Prepare the next turn: your follow-up as written, continuing `previous` (notebook 05).
 
     The earlier turns, photos and images stay with OpenAI, so nothing is uploaded again unless you pass new
     `reference_paths`. From a sent turn (a result) the plan can be sent; from a plan it is a free preview.
     Options: chat_model, image_model, size, quality (by default those of `previous`).
     """
-    prompt = follow_up.strip()
-    if not prompt:
+    if not follow_up.strip():
         raise ValueError("The follow-up is empty: say what to change, for example 'make panel three funnier'.")
-    output = _output_size(previous.size if isinstance(previous, TurnRequest) else previous.record["size"])
-    if isinstance(previous, TurnRequest):  # a preview: the previous turn is not paid for yet
-        before = {"chat_model": previous.chat_model, "image_model": previous.image_model, "size": previous.size,
-                  "quality": previous.quality, "turn": previous.turn}
-        response_id, parent = PREVIEW_ID.format(turn=previous.turn), previous.parent
-        context_tokens = (previous.estimated_input_tokens + openai_models.TOOL_DEFINITION_TOKENS
-                          + openai_models.CHAT_REPLY_TOKENS)
-        images = [*previous.image_sizes, output]
-    else:
-        before, response_id, parent = _from_result(previous)
-        usage = previous.record.get("usage") or {}
-        context_tokens = usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
-        images = [tuple(size) for size in previous.record.get("context_images", [])]  # with its own image
+    before, response_id, parent, context_tokens, images = _before(previous)
     settings = {**before, **{k: v for k, v in options.items() if v is not None}}
-    plan = plan_conversation(prompt, reference_paths, chat_model=settings["chat_model"],
+    plan = plan_conversation(follow_up, reference_paths, chat_model=settings["chat_model"],
                              image_model=settings["image_model"], size=settings["size"], quality=settings["quality"])
     return TurnRequest(plan.prompt, plan.chat_model, plan.image_model, plan.references, response_id, plan.size,
-                       plan.quality, before["turn"] + 1, parent,
-                       context_tokens + openai_models.image_tokens(*output), tuple(images))
+                       plan.quality, before["turn"] + 1, parent, context_tokens, images)
 
 
-def _from_result(previous: comics.ComicResult) -> tuple[dict[str, Any], str, Path]:
-    """The settings, response id and image of a saved conversation turn; ValueError for an Images API result."""
+def _before(previous: comics.ComicResult | TurnRequest) -> tuple[dict[str, Any], str, Path | None, int,
+                                                                  tuple[tuple[int, int], ...]]:
+    """What a follow-up continues: settings, response id, image, the conversation's tokens and image sizes."""
+    if isinstance(previous, TurnRequest):  # a preview: the previous turn is not paid for yet
+        output = _output_size(previous.size)
+        before = {"chat_model": previous.chat_model, "image_model": previous.image_model, "size": previous.size,
+                  "quality": previous.quality, "turn": previous.turn}
+        tokens = (previous.estimated_input_tokens + openai_models.TOOL_DEFINITION_TOKENS
+                  + openai_models.CHAT_REPLY_TOKENS + openai_models.image_tokens(*output))
+        return (before, PREVIEW_ID.format(turn=previous.turn), previous.parent, tokens,
+                (*previous.image_sizes, output))
     record = previous.record
     if not record.get("response_id"):
         raise ValueError(f"{previous.image_path.name} was made by the Images API, which keeps no conversation: "
                          "refine it with comics.plan_refinement, or start a conversation with plan_conversation.")
     before = {"chat_model": record["chat_model"], "image_model": record["model"], "size": record["size"],
               "quality": record["quality"], "turn": record.get("turn", 1)}
-    return before, record["response_id"], previous.image_path
+    usage = record.get("usage") or {}  # the real count: everything said so far, read again next turn
+    tokens = (usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
+              + openai_models.image_tokens(*_output_size(record["size"])))
+    images = tuple(tuple(size) for size in record.get("context_images", []))  # with this turn's own image
+    return before, record["response_id"], previous.image_path, tokens, images
 
 
 def _output_size(size: str) -> tuple[int, int]:
