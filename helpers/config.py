@@ -33,6 +33,8 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "COLLECTION_NAME": ("collection_name", "reverse_image_search", "Name of the Milvus collection."),
     "IMAGE_MODEL": ("image_model", "gpt-image-2",
                     "OpenAI image model for the comics (checked against your account's model list)."),
+    "CHAT_MODEL": ("chat_model", "gpt-5.5",
+                   "OpenAI chat model that calls the image generation tool in the comic conversation (notebook 05)."),
     "OUTPUT_DIR": ("output_dir", str(REPO_ROOT / "outputs"), "Where figures and generated comics are saved."),
 }
 
@@ -49,6 +51,7 @@ class Settings:
     milvus_token: str
     collection_name: str
     image_model: str
+    chat_model: str
     output_dir: Path
 
     @property
