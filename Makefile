@@ -17,11 +17,11 @@ NOTEBOOK_PORT ?= 8888
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -e .
+	$(BIN)/python -m pip install -e ".[lab]"
 	touch $@
 
 $(BIN)/.installed-test: $(BIN)/.installed
-	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install -e ".[lab,test]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -51,8 +51,10 @@ test: lint
 benchmarks: install-test
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
-# Strip outputs and execution counts, except the small text outputs of `# NBVAL_CHECK_OUTPUT` cells.
+# Rewrite the Colab badges and setup cells from helpers/config.py (REPO_URL, REPO_REF), then strip outputs and
+# execution counts, except the small text outputs of `# NBVAL_CHECK_OUTPUT` cells.
 clean-notebooks: install
+	$(BIN)/python tools/sync_notebook_headers.py
 	$(BIN)/python tools/clean_notebooks.py notebooks/*.ipynb
 
 clean:

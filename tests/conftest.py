@@ -1,7 +1,9 @@
-"""Fixtures shared by the test modules: isolated settings, the real dataset, generated images."""
+"""Fixtures shared by the test modules: isolated settings, the real dataset, generated images and datasets."""
 
 from __future__ import annotations
 
+import csv
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -154,3 +156,35 @@ def solid_images(tmp_path: Path) -> list[Path]:
         Image.new("RGB", (40, 30), (i * 25, 255 - i * 25, 100)).save(path, quality=95)
         paths.append(path)
     return paths
+def write_fake_dataset(root: Path) -> Path:
+    """A dataset with the real layout (100 classes x 10 train + 1 test) made of tiny JPEGs."""
+    tiny = Image.new("RGB", (4, 4), (200, 100, 50))
+    rows = []
+    for c in range(data.N_CLASSES):
+        label = f"class_{c:03d}"
+        for split, n in (("train", data.TRAIN_PER_CLASS), ("test", data.TEST_PER_CLASS)):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(n):
+                tiny.save(folder / f"n{c:08d}_{i}.JPEG", "JPEG")
+                if split == "train":
+                    rows.append([len(rows), f"./train/{label}/n{c:08d}_{i}.JPEG", label])
+    with open(root / data.CSV_NAME, "w", newline="") as f:
+        csv.writer(f).writerows([["id", "path", "label"], *rows])
+    return root
+
+
+@pytest.fixture(scope="session")
+def fake_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated dataset (tiny JPEGs in the real layout), made once per test session."""
+    return write_fake_dataset(tmp_path_factory.mktemp("fake") / "reverse_image_search")
+
+
+@pytest.fixture(scope="session")
+def fake_zip(fake_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fake dataset zipped like the real release asset (train/, test/ and the CSV at the top)."""
+    zip_path = tmp_path_factory.mktemp("zips") / "reverse_image_search.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for path in sorted(fake_dataset.rglob("*")):
+            archive.write(path, path.relative_to(fake_dataset))
+    return zip_path
