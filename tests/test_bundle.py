@@ -172,3 +172,11 @@ def test_the_bundle_model_is_remembered_unless_one_is_chosen(tmp_path: Path,
     other = tmp_path / "other.env"
     monkeypatch.setenv("MODEL_NAME", "resnet50")
     assert not install_bundle.remember_model("efficientnet_lite0", other) and not other.exists()
+
+
+def test_a_bundle_for_another_python_is_refused_before_installing(tmp_path: Path) -> None:
+    bundle = _fake_bundle(tmp_path / "bundle")
+    (bundle / install_bundle.MANIFEST).write_text(json.dumps({"python": "3.11.7"}))
+    install_bundle.check_python_version(bundle, (3, 11))
+    with pytest.raises(ValueError, match="Python 3.11.7, and this is Python 3.12.*PYTHON=python3.11"):
+        install_bundle.check_python_version(bundle, (3, 12))

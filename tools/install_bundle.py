@@ -59,9 +59,20 @@ def venv_python(venv: Path) -> Path:
     return windows if windows.exists() else Path(venv) / "bin" / "python"
 
 
+def check_python_version(bundle: Path, version: tuple[int, int] = sys.version_info[:2]) -> None:
+    """Raise ValueError, saying what to do, when the bundle's wheels are for another Python version."""
+    wanted = json.loads((bundle / MANIFEST).read_text()).get("python", "")
+    if wanted and tuple(int(part) for part in wanted.split(".")[:2]) != tuple(version):
+        raise ValueError(f"{bundle} holds wheels for Python {wanted}, and this is Python "
+                         f"{'.'.join(map(str, version))}: run it with that Python (make install-offline "
+                         f"PYTHON=python{'.'.join(wanted.split('.')[:2])} BUNDLE=...), or build a bundle for this "
+                         "one (tools/make_bundle.py --python-version).")
+
+
 def install_packages(bundle: Path, venv: Path) -> Path:
     """Create `venv` if needed and install the tutorial and its packages from the bundle's wheels only."""
     if not venv_python(venv).exists():
+        check_python_version(bundle)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv_python(venv)), "-m", "pip", "install", "--no-index", "--find-links", str(bundle / "wheels")]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
