@@ -11,17 +11,21 @@ TEST_MODEL_NAME ?= efficientnet_lite0
 # Tests write their dataset copy, Milvus Lite file, caches and outputs here, not into your data/.
 TEST_DATA_DIR ?= $(CURDIR)/data/test-run
 NOTEBOOK_PORT ?= 8888
+# The offline bundle for a room without internet (docs/WORKSHOP.md): built here, installed from here by default.
+BUNDLE ?= $(CURDIR)/data/offline-bundle
+TIMING_MODEL ?= efficientnet_lite0
 
-.PHONY: run test install install-test data lint unit notebooks benchmarks clean-notebooks clean
+.PHONY: run test install install-test data lint unit notebooks benchmarks clean-notebooks clean \
+        check reset bundle install-offline timings
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -e .
+	$(BIN)/python -m pip install -e ".[lab]"
 	touch $@
 
 $(BIN)/.installed-test: $(BIN)/.installed
-	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install -e ".[lab,test]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -51,9 +55,39 @@ test: lint
 benchmarks: install-test
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
-# Strip outputs and execution counts, except the small text outputs of `# NBVAL_CHECK_OUTPUT` cells.
+# Rewrite the Colab badges and setup cells from helpers/config.py (REPO_URL, REPO_REF), then strip outputs and
+# execution counts, except the small text outputs of `# NBVAL_CHECK_OUTPUT` cells.
 clean-notebooks: install
+	$(BIN)/python tools/sync_notebook_headers.py
 	$(BIN)/python tools/clean_notebooks.py notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) $(TEST_DATA_DIR)
+
+# ---- the workshop kit (docs/WORKSHOP.md) ----------------------------------------------------------------------
+# check and reset use .venv as it is when there is one: they never reinstall (a room's Wi-Fi would not cope).
+
+# Pre-flight check of this laptop: versions, dataset, model, Milvus Lite, disk, OpenAI key (never shown).
+check:
+	@test -x $(BIN)/python || $(MAKE) install
+	$(BIN)/python -m helpers.checks
+
+# Back to a clean state: Milvus Lite database, embedding cache, ONNX exports, figures and comics go;
+# the dataset and any offline bundle stay. `make reset DRY_RUN=1` only lists what would go.
+reset:
+	@test -x $(BIN)/python || $(MAKE) install
+	$(BIN)/python -m helpers.reset $(if $(DRY_RUN),--dry-run)
+
+# Build the offline bundle in $(BUNDLE) (about 3.5 GB on Linux); BUNDLE_ARGS="--tar" also writes one .tar.
+bundle: install
+	$(BIN)/python tools/make_bundle.py $(BUNDLE) $(BUNDLE_ARGS)
+
+# Install from a bundle (folder or .tar) with no network: packages into .venv, then dataset, vectors and collection.
+install-offline:
+	$(PYTHON) tools/install_bundle.py packages $(BUNDLE) --venv $(VENV)
+	touch $(BIN)/.installed
+	$(BIN)/python tools/install_bundle.py data $(BUNDLE)
+
+# Time every notebook as a learner runs it (first run and re-run) into docs/timings/; run it on a quiet machine.
+timings: install
+	$(BIN)/python tools/time_notebooks.py --model $(TIMING_MODEL)

@@ -58,10 +58,10 @@ def time_insert(client, vectors: np.ndarray, mode: str, batch_size: int = store.
         for vector, path in zip(vectors, paths, strict=True):
             client.insert("bench_insert", {"vector": vector, "path": path, "label": "x", "model_name": "synthetic"})
     else:
-        store._insert_rows(client, "bench_insert", paths, ["x"] * len(paths), vectors, "synthetic", batch_size,
-                           progress=False)
+        store.insert_embeddings(client, "bench_insert", paths, "x", vectors, "synthetic", batch_size=batch_size,
+                                progress=False, flush=False)
     inserted = time.perf_counter()
-    store._finish_writes(client, "bench_insert")  # Milvus Lite: flush, as insert_embeddings does
+    store.flush_inserts(client, "bench_insert")  # Milvus Lite: flush, as insert_embeddings does by default
     done = time.perf_counter()
     assert store.count_images(client, "bench_insert") == len(vectors)
     return {"insert_s": inserted - started, "total_s": done - started}

@@ -4,6 +4,13 @@ Every setting has a default and can be overridden by an environment variable
 (or a `.env` file next to the notebooks). `SETTINGS` below is the single list
 of them: the README's settings table is checked against it by a test.
 
+Where files go by default depends on how the helpers were installed. In a clone
+(`make run`, an editable install) the data and output folders are `data/` and
+`outputs/` at the repository root. Installed as a package (the Colab setup cell,
+`pip install git+...`) they are `milvus-comics/data` and `milvus-comics/outputs`
+under the current working folder (on Colab `/content`), never inside the Python
+installation. `project_dir()` names that folder; `.env` is looked for there too.
+
 Nothing is read at import time: call `load_settings()` when you need values.
 """
 
@@ -13,12 +20,18 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+# The folder that holds the `helpers` package: the repository root in a clone (tests and tools find the
+# notebooks and pyproject.toml there); site-packages when installed, so never a place for data: see project_dir().
 REPO_ROOT = Path(__file__).resolve().parent.parent
-REPO_URL = "https://github.com/milvus-comics/milvus-comics-tutorial"  # badges and the Colab install cell use this
+# The repository, and the branch or tag that the badges open and the notebooks' setup cell installs. Both are
+# written into the notebooks and the README by tools/sync_notebook_headers.py; publish a tag, then set REPO_REF.
+REPO_URL = "https://github.com/milvus-comics/milvus-comics-tutorial"
+REPO_REF = "main"
+INSTALLED_PROJECT_DIR = "milvus-comics"  # installed mode: data and outputs under ./milvus-comics/
 
-# environment variable -> (Settings field, default, what it changes)
+# environment variable -> (Settings field, default, what it changes); folder defaults are relative to project_dir()
 SETTINGS: dict[str, tuple[str, str, str]] = {
-    "TUTORIAL_DATA_DIR": ("data_dir", str(REPO_ROOT / "data"),
+    "TUTORIAL_DATA_DIR": ("data_dir", "data",
                           "Folder for the dataset, the Milvus Lite file, model exports and caches."),
     "DATASET_SOURCE": ("dataset_source", "",
                        "Offline setting: a local folder or .zip of the sample dataset, used instead of the network."),
@@ -33,8 +46,21 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "COLLECTION_NAME": ("collection_name", "reverse_image_search", "Name of the Milvus collection."),
     "IMAGE_MODEL": ("image_model", "gpt-image-2",
                     "OpenAI image model for the comics (checked against your account's model list)."),
-    "OUTPUT_DIR": ("output_dir", str(REPO_ROOT / "outputs"), "Where figures and generated comics are saved."),
+    "CHAT_MODEL": ("chat_model", "gpt-5.5",
+                   "OpenAI chat model that calls the image generation tool in the comic conversation (notebook 05)."),
+    "OUTPUT_DIR": ("output_dir", "outputs", "Where figures and generated comics are saved."),
 }
+_FOLDER_FIELDS = ("data_dir", "output_dir")  # relative defaults resolved against project_dir()
+
+
+def is_installed() -> bool:
+    """True when the helpers run from an installed package (pip, Colab) rather than from a clone."""
+    return not ((REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "notebooks").is_dir())
+
+
+def project_dir() -> Path:
+    """The folder of the default `data/`, `outputs/` and `.env`: the clone, or ./milvus-comics when installed."""
+    return Path.cwd() / INSTALLED_PROJECT_DIR if is_installed() else REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -49,6 +75,7 @@ class Settings:
     milvus_token: str
     collection_name: str
     image_model: str
+    chat_model: str
     output_dir: Path
 
     @property
@@ -83,7 +110,7 @@ def load_settings(**overrides: str | Path) -> Settings:
     _load_dotenv()
     values: dict[str, object] = {}
     for env_name, (field_name, default, _) in SETTINGS.items():
-        values[field_name] = os.environ.get(env_name, "").strip() or default
+        values[field_name] = os.environ.get(env_name, "").strip() or _default(field_name, default)
     unknown = set(overrides) - set(values)
     if unknown:
         raise TypeError(f"Unknown setting(s) {sorted(unknown)}; known: {sorted(values)}")
@@ -92,6 +119,11 @@ def load_settings(**overrides: str | Path) -> Settings:
         values[path_field] = Path(values[path_field]).expanduser().resolve()
     _check_milvus_uri(str(values["milvus_uri"]))
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _default(field_name: str, default: str) -> str:
+    """A setting's default value; a folder's default lies under `project_dir()`."""
+    return str(project_dir() / default) if field_name in _FOLDER_FIELDS else default
 
 
 def _check_milvus_uri(uri: str) -> None:
@@ -103,12 +135,12 @@ def _check_milvus_uri(uri: str) -> None:
 
 
 def _load_dotenv() -> None:
-    """Load a `.env` file from the repository or the current folder, never overriding real variables."""
+    """Load `.env` from the current folder, then from `project_dir()`; real variables always win."""
     try:
         from dotenv import load_dotenv
     except ImportError:  # python-dotenv is optional; environment variables still work
         return
-    for candidate in (Path.cwd() / ".env", REPO_ROOT / ".env"):
+    for candidate in (Path.cwd() / ".env", project_dir() / ".env"):
         if candidate.is_file():
             load_dotenv(candidate, override=False)
 
@@ -128,17 +160,28 @@ def describe_environment() -> dict[str, str]:
     return info
 
 
+def detect_device() -> str:
+    """The fastest device PyTorch can use here: 'cuda' (a GPU), then 'mps' (Apple), else 'cpu' (notebook 01)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def _describe_device() -> str:
-    """'cuda (GPU name)', 'mps' or 'cpu (N cores)'."""
+    """'cuda (GPU name)', 'mps (Apple GPU)' or 'cpu (N cores)'."""
     try:
-        import torch
+        device = detect_device()
     except ImportError:
         return "unknown (torch not installed)"
-    if torch.cuda.is_available():
+    if device == "cuda":
+        import torch
+
         return f"cuda ({torch.cuda.get_device_name(0)})"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps (Apple GPU)"
-    return f"cpu ({os.cpu_count()} cores)"
+    return "mps (Apple GPU)" if device == "mps" else f"cpu ({os.cpu_count()} cores)"
 
 
 def get_openai_api_key(prompt: bool = False) -> str | None:

@@ -1,10 +1,10 @@
-"""How the tutorial talks to OpenAI: the client, bounded retries, failures explained, the model check (notebook 05).
+"""How the tutorial talks to OpenAI: the client, bounded retries, failures explained, the model checks (notebook 05).
 
 Image calls are slow and billed per call, so the client makes no automatic retries (a retried call is
 billed again): only rate limits (429) and connection failures are retried, a few times, by `send`. Every
 failure becomes a `RequestError` whose `reason` names the case and whose message says what to do. The
-model is checked against the account's model list and its shutdown date before any money is spent.
-The API key is never printed, saved or logged.
+models (the image model, and the chat model of the conversation mode) are checked against the account's
+model list and their shutdown dates before any money is spent. The API key is never printed, saved or logged.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ FAILURE_HELP = {  # reason -> what happened and what to do; every RequestError m
                    "requests: reword the prompt (say 'plays with a toy mouse' rather than 'gnawing on a mouse'), "
                    "or send other photos, then try again."),
     "bad_request": "OpenAI rejected the request (400): check the size, the quality and the prompt.",
-    "model": ("The image model is not available (404): run openai_api.check_image_model(openai_client) to see "
-              "the image models your account can use, then change the IMAGE_MODEL setting."),
+    "model": ("The model is not available (404): run openai_api.check_image_model(openai_client) (for the "
+              "conversation also check_chat_model) to see the models your account can use, then change the "
+              "IMAGE_MODEL (or CHAT_MODEL) setting."),
     "rate_limit": ("OpenAI's rate limit was hit (429) and the retries ran out. Wait a minute and run the cell "
                    "again, or use a lower quality (fewer tokens per minute)."),
     "quota": ("Your OpenAI account is out of credit (429 insufficient_quota); retrying will not help. Add credit "
@@ -64,6 +65,13 @@ FAILURE_HELP = {  # reason -> what happened and what to do; every RequestError m
     "server": ("OpenAI had a server error (5xx). It is not retried automatically, because a retried image call is "
                "billed again: wait a minute and run the cell again; https://status.openai.com lists incidents."),
     "bad_response": "OpenAI's answer held no readable image: run the cell again; nothing was saved.",
+    "tool_unsupported": ("The chat model cannot call the image generation tool (or not with this image model). "
+                         "Set CHAT_MODEL to a chat model that can, in the environment or in .env (in a notebook: "
+                         "%env CHAT_MODEL=<model>), and run the cells again; "
+                         "openai_api.check_chat_model(openai_client) lists the ones your account has."),
+    "conversation_expired": ("OpenAI no longer has the earlier turn this follow-up continues (responses are kept "
+                             "for 30 days, and only when stored): start a new conversation with "
+                             "comic_chat.plan_conversation. Nothing was saved."),
 }
 _SECRET = re.compile(r"sk-[A-Za-z0-9*_\-]{4,}")
 
@@ -90,13 +98,14 @@ RETRIES = RetryPolicy()
 
 @dataclass(frozen=True)
 class ModelCheck:
-    """What `check_image_model` found: can the model be used, and which image models are there."""
+    """What `check_image_model` or `check_chat_model` found: can the model be used, and which others are there."""
 
     model: str
     usable: bool
     message: str
     shutdown_date: str | None = None
     available: tuple[str, ...] = ()
+    reason: str | None = None  # why it cannot be used: "model" (missing, retired) or "tool_unsupported"
 
 
 def make_client(api_key: str | None = None, *, ask: bool = False, timeout: float = IMAGE_TIMEOUT_S) -> openai.OpenAI:
@@ -120,18 +129,19 @@ def check_image_model(openai_client: openai.OpenAI | None, model: str | None = N
     Without a client (no key) only the known shutdown dates are checked.
     """
     model = model or config.load_settings().image_model
-    today = today or date.today()
-    if openai_client is None:
-        return _judge(model, openai_models.KNOWN_SHUTDOWNS.get(model), today, available=None)
-    listed = {m.id: m for m in send(lambda: list(openai_client.models.list()))}
-    shutdowns = {m_id: _shutdown_date(m) for m_id, m in listed.items()
-                 if m_id.startswith(openai_models.IMAGE_MODEL_PREFIXES)}
-    available = {m_id: day for m_id, day in sorted(shutdowns.items(), key=lambda item: (item[1] is not None, item))
-                 if not _is_past(day, today)}  # models without a shutdown date first
-    if model not in listed:
-        return ModelCheck(model, False, f"{model!r} is not in your account's model list." + _change_hint(available),
-                          None, tuple(available))
-    return _judge(model, _shutdown_date(listed[model]), today, available)
+    return _check(_list_models(openai_client), model, today or date.today(), _IMAGE)
+
+
+def check_chat_model(openai_client: openai.OpenAI | None, model: str | None = None, image_model: str | None = None,
+                     today: date | None = None) -> ModelCheck:
+    """Check the conversation's chat model: listed, not retired, able to call the image tool, for free (nb 05).
+
+    A model known to call the image generation tool (with `image_model`) is usable; one known not to is not;
+    one the table of `openai_models` does not know is usable with a warning (the first turn will tell).
+    """
+    settings = config.load_settings()
+    model, image_model = model or settings.chat_model, image_model or settings.image_model
+    return _check_chat(_list_models(openai_client), model, image_model, today or date.today())
 
 
 def require_image_model(openai_client: openai.OpenAI, model: str) -> ModelCheck:
@@ -140,6 +150,74 @@ def require_image_model(openai_client: openai.OpenAI, model: str) -> ModelCheck:
     if not check.usable:
         raise RequestError(check.message, reason="model")
     return check
+
+
+def require_chat_models(openai_client: openai.OpenAI, chat_model: str, image_model: str) -> ModelCheck:
+    """Check both models of a conversation turn with one free model list; RequestError if one cannot be used.
+
+    The reason is "model" for a missing or retired model, "tool_unsupported" for a chat model that cannot
+    call the image generation tool (notebook 05).
+    """
+    listed, today = _list_models(openai_client), date.today()
+    for check in (_check(listed, image_model, today, _IMAGE), _check_chat(listed, chat_model, image_model, today)):
+        if not check.usable:
+            raise RequestError(check.message, reason=check.reason or "model")
+    return check
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """Which setting a model check is about, and which listed models count as candidates for it."""
+
+    setting: str
+    noun: str
+    is_candidate: Callable[[str], bool]
+
+
+_IMAGE = _Kind("IMAGE_MODEL", "Image models", lambda m_id: m_id.startswith(openai_models.IMAGE_MODEL_PREFIXES))
+
+
+def _chat_kind(image_model: str) -> _Kind:
+    return _Kind("CHAT_MODEL", f"Chat models that can call the image tool with {image_model}",
+                 lambda m_id: openai_models.can_call_image_tool(m_id, image_model) is True)
+
+
+def _list_models(openai_client: openai.OpenAI | None) -> dict[str, Any] | None:
+    """The account's models by id (a free call), or None without a client."""
+    if openai_client is None:
+        return None
+    return {m.id: m for m in send(lambda: list(openai_client.models.list()))}
+
+
+def _check(listed: dict[str, Any] | None, model: str, today: date, kind: _Kind) -> ModelCheck:
+    """Is `model` on the list (when there is one) and not shut down? Suggests the candidates of `kind`."""
+    if listed is None:
+        return _judge(model, openai_models.KNOWN_SHUTDOWNS.get(model), today, None, kind)
+    shutdowns = {m_id: _shutdown_date(m) for m_id, m in listed.items() if kind.is_candidate(m_id)}
+    available = {m_id: day for m_id, day in sorted(shutdowns.items(), key=lambda item: (item[1] is not None, item))
+                 if not _is_past(day, today)}  # models without a shutdown date first
+    if model not in listed:
+        message = f"{model!r} is not in your account's model list." + _change_hint(available, kind)
+        return ModelCheck(model, False, message, None, tuple(available), reason="model")
+    return _judge(model, _shutdown_date(listed[model]), today, available, kind)
+
+
+def _check_chat(listed: dict[str, Any] | None, model: str, image_model: str, today: date) -> ModelCheck:
+    """`_check` for the chat model, then whether it can call the image generation tool with `image_model`."""
+    kind = _chat_kind(image_model)
+    check = _check(listed, model, today, kind)
+    able = openai_models.can_call_image_tool(model, image_model)
+    if not check.usable or able is True:
+        return check
+    available = None if listed is None else dict.fromkeys(check.available)
+    if able is False:
+        message = (f"{model!r} cannot call the image generation tool with {image_model!r} (see "
+                   f"{openai_models.IMAGE_TOOL_SOURCE}).")
+        return ModelCheck(model, False, message + _change_hint(available, kind), check.shutdown_date, check.available,
+                          reason="tool_unsupported")
+    message = (f" Note: {model!r} is not among the chat models known to call the image generation tool (checked "
+               f"{openai_models.IMAGE_TOOL_CHECKED_ON}); if the first turn fails with 'tool_unsupported', change it.")
+    return ModelCheck(model, True, check.message + message, check.shutdown_date, check.available)
 
 
 def _shutdown_date(model: Any) -> str | None:
@@ -155,28 +233,30 @@ def _is_past(shutdown: str | None, today: date) -> bool:
     return shutdown is not None and date.fromisoformat(shutdown) <= today
 
 
-def _change_hint(available: dict[str, str | None] | None) -> str:
+def _change_hint(available: dict[str, str | None] | None, kind: _Kind = _IMAGE) -> str:
     """How to pick another model, naming the ones the account can use."""
     if available is None:
-        return " Add your key to see the image models your account can use; change the model with IMAGE_MODEL."
+        return (f" Add your key to see the {kind.noun[0].lower() + kind.noun[1:]} your account has; change the "
+                f"model with {kind.setting}.")
     listed = ", ".join(m + (f" (until {day})" if day else "") for m, day in available.items()) or "none found"
     example = next(iter(available), "<model>")
-    return (f" Image models available to you: {listed}. To change the model, set IMAGE_MODEL in the environment "
-            f"or in .env (in a notebook: %env IMAGE_MODEL={example}) and run the cells again.")
+    return (f" {kind.noun} available to you: {listed}. To change the model, set {kind.setting} in the environment "
+            f"or in .env (in a notebook: %env {kind.setting}={example}) and run the cells again.")
 
 
-def _judge(model: str, shutdown: str | None, today: date, available: dict[str, str | None] | None) -> ModelCheck:
+def _judge(model: str, shutdown: str | None, today: date, available: dict[str, str | None] | None,
+           kind: _Kind = _IMAGE) -> ModelCheck:
     """The verdict on one model from its shutdown date."""
     names = tuple(available or ())
     if _is_past(shutdown, today):
-        return ModelCheck(model, False, f"{model!r} was shut down on {shutdown}." + _change_hint(available),
-                          shutdown, names)
+        return ModelCheck(model, False, f"{model!r} was shut down on {shutdown}." + _change_hint(available, kind),
+                          shutdown, names, reason="model")
     scope = ("It is on your account's model list." if available is not None
              else "Your account's model list was not checked (no key).")
     if shutdown and (date.fromisoformat(shutdown) - today).days <= SHUTDOWN_WARNING_DAYS:
         days = (date.fromisoformat(shutdown) - today).days
         message = f"{model!r} shuts down on {shutdown} (in {days} days): switch soon. {scope}"
-        return ModelCheck(model, True, message + _change_hint(available), shutdown, names)
+        return ModelCheck(model, True, message + _change_hint(available, kind), shutdown, names)
     when = f"shuts down on {shutdown}" if shutdown else "has no shutdown announced"
     return ModelCheck(model, True, f"{model!r} {when}. {scope}", shutdown, names)
 
@@ -232,6 +312,10 @@ def reason_for(err: openai.OpenAIError) -> str:
     if not isinstance(err, openai.APIStatusError):
         return "bad_response"
     text, status = f"{err.code} {err.message}".lower(), err.status_code
+    if status == 400 and "previous_response_not_found" in text:
+        return "conversation_expired"
+    if status == 400 and "image_generation" in text and "not supported" in text:
+        return "tool_unsupported"
     by_status = {401: "bad_key", 404: "model",
                  403: "unverified" if "verif" in text else "forbidden",
                  400: "moderation" if "moderation" in text or "safety" in text else "bad_request",
@@ -246,7 +330,8 @@ def _explain(err: openai.OpenAIError, wait_asked: float | None = None,
     message = FAILURE_HELP[reason]
     if reason == "rate_limit" and wait_asked is not None and wait_asked > (retries or RETRIES).max_wait_s:
         message += f" (OpenAI asked to wait {wait_asked:.0f} s, longer than we wait automatically.)"
-    if reason in ("bad_request", "forbidden", "model", "server") and isinstance(err, openai.APIError):
+    if reason in ("bad_request", "forbidden", "model", "server", "tool_unsupported") and isinstance(err,
+                                                                                                  openai.APIError):
         message += f"\nOpenAI said: {err.message}"
     request_id = getattr(err, "request_id", None)
     return RequestError(message + (f"\n(request id {request_id})" if request_id else ""), reason=reason)

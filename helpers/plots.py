@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +269,31 @@ def show_comic(image_path: Path | str, input_paths: Sequence[Path | str] = (), c
     axes[0, -1].set_title(caption)
     for ax in axes.flat:
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def show_side_by_side(columns: Mapping[str, Sequence[Path | str]], captions: Mapping[str, Sequence[str]] | None = None,
+                      size: float = 4.0) -> Figure:
+    """Two or more sequences of images side by side, one titled column each, row by row (notebook 05).
+
+    Used to compare the comics of the Images API with those of a conversation: `columns` maps a column title
+    to its image paths (turn by turn), `captions` the same titles to one caption per image.
+    """
+    nrows, ncols = max((len(paths) for paths in columns.values()), default=0), len(columns)
+    fig, axes = plt.subplots(max(nrows, 1), max(ncols, 1), figsize=(size * max(ncols, 1), size * max(nrows, 1)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for col, (title, paths) in enumerate(columns.items()):
+        axes[0, col].set_title(title, fontsize=11, fontweight="bold", pad=18)
+        for row, path in enumerate(paths):
+            with Image.open(path) as image:
+                axes[row, col].imshow(image.convert("RGB"))
+            caption = (captions or {}).get(title, [])
+            if row < len(caption):
+                axes[row, col].text(0.5, -0.02, caption[row], transform=axes[row, col].transAxes, ha="center",
+                                    va="top", fontsize=8, wrap=True)
     fig.tight_layout()
     return fig
 

@@ -1,4 +1,4 @@
-"""Store image embeddings in Milvus and search them (introduced in notebook 03).
+"""Milvus: open the database, create the collection, insert embeddings and search them (notebook 03).
 
 One setting picks the database: by default a Milvus Lite file under the data folder (no server to run);
 set MILVUS_URI (and MILVUS_TOKEN) to use a Milvus server or Zilliz Cloud with the same code.
@@ -7,7 +7,7 @@ The helpers take care of what differs between them: Milvus Lite wants a `flush` 
 server answers a search right after an insert only with a suitable consistency level.
 
 Each stored row is one image: an auto id, its embedding (`vector`, COSINE metric), the image `path`
-(absolute, the key that makes indexing incremental), its `label` and the `model_name` that made the vector.
+(absolute, the key that makes `indexing` incremental), its `label` and the `model_name` that made the vector.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import warnings
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import ConnectionConfigException, MilvusException
+from tqdm.auto import tqdm
 
 from helpers import config
 from helpers.hits import Hit
@@ -33,8 +33,6 @@ METRIC_TYPE = "COSINE"  # score = cosine similarity, 1.0 for the same direction
 INDEX_PARAMS = {"index_type": "AUTOINDEX", "metric_type": METRIC_TYPE}  # HNSW on Milvus Lite and a server
 SEARCH_EF = 64  # HNSW search breadth (at least top_k): larger finds more true neighbours, a little slower
 DEFAULT_BATCH_SIZE = 500  # rows per insert call (about 3x faster than one per call on Milvus Lite, dim 2048)
-INDEX_ROUNDS = 20  # index_images works in about 20 rounds (embed, then insert): a stopped run loses one at most
-MIN_ROUND_SIZE = 100  # images per round, at least
 QUERY_CHUNK = 256  # paths per `path in [...]` query when looking for images already stored
 _SEARCH_CONSISTENCY = "Session"  # a client always sees its own inserts, without Strong's ~200 ms wait
 _EXACT_CONSISTENCY = "Strong"  # counts and "already stored?" checks see every finished insert
@@ -173,7 +171,7 @@ def _check_collection(client: MilvusClient, collection_name: str, dim: int, mode
 
 def _fix_hint(client: MilvusClient, collection_name: str) -> str:
     """What to do about a collection that does not fit: replace it or use another name."""
-    return (f"Pass recreate=True (to create_collection or index_images) to replace it: this deletes its "
+    return (f"Pass recreate=True (to create_collection or indexing.index_images) to replace it: this deletes its "
             f"{count_images(client, collection_name)} rows. Or set another COLLECTION_NAME to keep both.")
 
 
@@ -184,89 +182,51 @@ def _describe_fields(client: MilvusClient, collection_name: str) -> dict[str, di
             return {f["name"]: f for f in client.describe_collection(collection_name)["fields"]}
         except MilvusException as err:
             raise StoreError(f"Cannot use collection {collection_name!r}: {err.message}. Index images first "
-                             "(store.index_images), or check COLLECTION_NAME and MILVUS_URI.") from err
+                             "(indexing.index_images), or check COLLECTION_NAME and MILVUS_URI.") from err
 
 
 def insert_embeddings(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
-                      labels: Sequence[str] | str, embeddings: np.ndarray, model_name: str,
-                      batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True) -> int:
-    """Insert embeddings with their image path, label and model name, in batches; returns the count (notebook 03).
+                      labels: Sequence[str] | str, embeddings: np.ndarray, model_name: str, *,
+                      batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, flush: bool = True) -> int:
+    """Insert one row per image, `batch_size` rows per call, then flush; returns how many (notebook 03).
 
-    Creates the collection if needed. Rows are added as given: use `index_images` to skip images already stored.
+    Creates the collection if needed. Rows are added as given: `indexing.index_images` skips images already stored.
     """
+    embeddings, labels = _checked_columns(image_paths, labels, embeddings, model_name)
+    create_collection(client, collection_name, embeddings.shape[1], model_name)
+    rows = [{VECTOR_FIELD: vector, "path": path_key(path), "label": label, "model_name": model_name}
+            for vector, path, label in zip(embeddings, image_paths, labels, strict=True)]
+    with tqdm(total=len(rows), unit="img", desc="Inserting", disable=not progress) as bar:
+        for start in range(0, len(rows), batch_size):
+            client.insert(collection_name, rows[start:start + batch_size])  # each call: all rows or none
+            bar.update(len(rows[start:start + batch_size]))
+    if flush:
+        flush_inserts(client, collection_name)
+    return len(rows)
+
+
+def _checked_columns(image_paths: Sequence[Path | str], labels: Sequence[str] | str, embeddings: np.ndarray,
+                     model_name: str) -> tuple[np.ndarray, list[str]]:
+    """The embeddings as float32 and one label per image; ValueError for shapes or texts that do not fit."""
     embeddings = np.asarray(embeddings, dtype=np.float32)
     labels = _expand_labels(labels, len(image_paths))
     if embeddings.ndim != 2 or len(embeddings) != len(image_paths):
         raise ValueError(f"embeddings must be one row per image: got shape {embeddings.shape} "
                          f"for {len(image_paths)} image paths.")
-    create_collection(client, collection_name, embeddings.shape[1], model_name)
-    _insert_rows(client, collection_name, [_path_key(p) for p in image_paths], labels, embeddings, model_name,
-                 batch_size, progress)
-    _finish_writes(client, collection_name)
-    return len(embeddings)
+    _check_lengths({"path": [path_key(p) for p in image_paths], "label": labels, "model_name": [model_name]})
+    return embeddings, labels
 
 
-def _insert_rows(client: MilvusClient, collection_name: str, paths: list[str], labels: list[str],
-                 embeddings: np.ndarray, model_name: str, batch_size: int, progress: bool) -> None:
-    """Insert row dicts `batch_size` at a time (one call per batch: each call is all-or-nothing)."""
-    from tqdm.auto import tqdm
-
-    _check_lengths({"path": paths, "label": labels, "model_name": [model_name]})
-    with tqdm(total=len(paths), unit="img", desc="Inserting", disable=not progress) as bar:
-        for start in range(0, len(paths), batch_size):
-            batch = zip(embeddings[start:start + batch_size], paths[start:start + batch_size],
-                        labels[start:start + batch_size], strict=True)
-            rows = [{VECTOR_FIELD: vector, "path": path, "label": label, "model_name": model_name}
-                    for vector, path, label in batch]
-            client.insert(collection_name, rows)
-            bar.update(len(rows))
-
-
-def _finish_writes(client: MilvusClient, collection_name: str) -> None:
-    """On Milvus Lite, flush: it seals the rows and builds their index (search is ~15x slower before)."""
+def flush_inserts(client: MilvusClient, collection_name: str) -> None:
+    """On Milvus Lite, flush: it seals the new rows and builds their index (search is ~15x slower before) (nb 03)."""
     if _is_lite(client):
         client.flush(collection_name)
-
-
-def index_images(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
-                 labels: Sequence[str] | str, model_name: str | None = None, *, recreate: bool = False,
-                 batch_size: int | None = None, progress: bool = True, **embed_kwargs) -> int:
-    """Embed and insert only the images not stored yet; safe to stop and re-run; returns how many were added (nb 03).
-
-    Works in rounds of `batch_size` images (embed, then insert); by default about 1/20 of the new images, at
-    least 100. Extra keyword arguments go to `embeddings.embed_images` (for example `backend`).
-    """
-    from tqdm.auto import tqdm
-
-    from helpers import embeddings
-
-    model_name = model_name or config.load_settings().model_name
-    label_of = dict(zip([_path_key(p) for p in image_paths], _expand_labels(labels, len(image_paths)), strict=True))
-    create_collection(client, collection_name, embeddings.embedding_dim(model_name), model_name, recreate)
-    todo = find_new_images(client, collection_name, list(label_of))
-    round_size = batch_size or max(MIN_ROUND_SIZE, -(-len(todo) // INDEX_ROUNDS))
-    added, skipped = 0, []
-    with tqdm(total=len(todo), unit="img", desc=f"Indexing ({model_name})", disable=not progress) as bar:
-        for start in range(0, len(todo), round_size):
-            result = embeddings.embed_images(todo[start:start + round_size], model_name, progress=False,
-                                             **embed_kwargs)
-            paths = [_path_key(p) for p in result.image_paths]
-            _insert_rows(client, collection_name, paths, [label_of[p] for p in paths], result.embeddings,
-                         result.model_name, DEFAULT_BATCH_SIZE, progress=False)
-            added, skipped = added + len(paths), skipped + list(result.skipped)
-            bar.update(len(todo[start:start + round_size]))
-    if added:
-        _finish_writes(client, collection_name)
-    if skipped:
-        warnings.warn(f"{len(skipped)} image(s) could not be read and were not indexed, for example "
-                      f"{skipped[0][0]}: {skipped[0][1]}", stacklevel=2)
-    return added
 
 
 def find_new_images(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str]) -> list[Path]:
     """The images whose path is not stored yet, each once, in order (absolute paths) (notebook 03)."""
     _check_open(client)
-    keys = list(dict.fromkeys(_path_key(p) for p in image_paths))
+    keys = list(dict.fromkeys(path_key(p) for p in image_paths))
     stored: set[str] = set()
     if client.has_collection(collection_name):
         _ensure_loaded(client, collection_name)
@@ -348,8 +308,8 @@ def _is_lite(client: MilvusClient) -> bool:
     return client in _LITE_PATHS or client.get_server_version().startswith("milvus_lite")
 
 
-def _path_key(path: Path | str) -> str:
-    """The stored form of an image path: absolute and normalised, so re-runs recognise it."""
+def path_key(path: Path | str) -> str:
+    """The stored form of an image path: absolute and normalised, so re-runs recognise it (notebook 03)."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 

@@ -1,17 +1,23 @@
-"""Fixtures shared by the test modules: isolated settings, the real dataset, generated images."""
+"""Fixtures shared by the test modules: isolated settings, the real dataset, generated images and datasets."""
 
 from __future__ import annotations
 
+import csv
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
+import fake_embeddings as fake_embedding_module
 import numpy as np
 import openai
 import pytest
+import torch
 from fake_openai import TEST_KEY, FakeOpenAI
 from PIL import Image
+from support import OFFLINE_MODEL
 
-from helpers import config, data, openai_api
+from helpers import config, data, embeddings, onnx_export, openai_api
 
 
 @pytest.fixture
@@ -80,3 +86,105 @@ def no_key_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     """No key in the environment, and a developer's .env is not read."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setattr(config, "_load_dotenv", lambda: None)
+
+
+# --- models and embeddings: the offline model, generated photos, the ONNX export ------------------------------
+
+@pytest.fixture
+def settings(tmp_settings: config.Settings, monkeypatch: pytest.MonkeyPatch) -> config.Settings:
+    """Fresh data folder, the offline model and the torch backend unless a test says otherwise."""
+    monkeypatch.setenv("MODEL_NAME", OFFLINE_MODEL)
+    monkeypatch.setenv("EMBED_BACKEND", "torch")
+    return config.load_settings()
+
+
+@pytest.fixture
+def photos(make_image: Callable[..., Path]) -> list[Path]:
+    """Eight photos of different sizes and modes; the large JPEG is decoded at a reduced scale."""
+    specs = [("a.jpg", "RGB", (64, 48)), ("b.png", "RGBA", (40, 60)), ("c.jpg", "L", (300, 200)),
+             ("d.png", "P", (50, 50)), ("e.jpg", "CMYK", (33, 77)), ("f.png", "I;16", (64, 64)),
+             ("g.webp", "RGB", (500, 375)), ("h.jpg", "RGB", (1200, 900))]
+    return [make_image(name, mode=mode, size=size, seed=i) for i, (name, mode, size) in enumerate(specs)]
+
+
+@pytest.fixture(scope="session")
+def exported_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline model exported to ONNX once for the whole test session (it takes 10-30 s)."""
+    return onnx_export.export_onnx(OFFLINE_MODEL, models_dir=tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def onnx_ready(settings: config.Settings, exported_onnx: Path) -> config.Settings:
+    """Settings whose models folder already holds the session's ONNX export."""
+    models_dir = settings.data_dir / "models"
+    models_dir.mkdir(parents=True)
+    (models_dir / exported_onnx.name).symlink_to(exported_onnx)
+    return settings
+
+
+@pytest.fixture
+def batches_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Record the size of every batch the model runs on (to see what the cache saved)."""
+    sizes: list[int] = []
+    real_load_backend = embeddings.load_backend
+
+    def counting_load_backend(*args, **kwargs):
+        run_model = real_load_backend(*args, **kwargs)
+
+        def run(batch: torch.Tensor) -> np.ndarray:
+            sizes.append(len(batch))
+            return run_model(batch)
+        return run
+
+    monkeypatch.setattr(embeddings, "load_backend", counting_load_backend)
+    yield sizes
+
+
+@pytest.fixture
+def fake_embeddings(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Vectors made from paths instead of a model, for fast store tests (tests/fake_embeddings.py)."""
+    fake_embedding_module.install(monkeypatch)
+    return fake_embedding_module
+
+
+@pytest.fixture
+def solid_images(tmp_path: Path) -> list[Path]:
+    """Ten 40x30 JPEGs of distinct solid colours."""
+    paths = []
+    for i in range(10):
+        path = tmp_path / f"solid_{i}.jpg"
+        Image.new("RGB", (40, 30), (i * 25, 255 - i * 25, 100)).save(path, quality=95)
+        paths.append(path)
+    return paths
+def write_fake_dataset(root: Path) -> Path:
+    """A dataset with the real layout (100 classes x 10 train + 1 test) made of tiny JPEGs."""
+    tiny = Image.new("RGB", (4, 4), (200, 100, 50))
+    rows = []
+    for c in range(data.N_CLASSES):
+        label = f"class_{c:03d}"
+        for split, n in (("train", data.TRAIN_PER_CLASS), ("test", data.TEST_PER_CLASS)):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(n):
+                tiny.save(folder / f"n{c:08d}_{i}.JPEG", "JPEG")
+                if split == "train":
+                    rows.append([len(rows), f"./train/{label}/n{c:08d}_{i}.JPEG", label])
+    with open(root / data.CSV_NAME, "w", newline="") as f:
+        csv.writer(f).writerows([["id", "path", "label"], *rows])
+    return root
+
+
+@pytest.fixture(scope="session")
+def fake_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated dataset (tiny JPEGs in the real layout), made once per test session."""
+    return write_fake_dataset(tmp_path_factory.mktemp("fake") / "reverse_image_search")
+
+
+@pytest.fixture(scope="session")
+def fake_zip(fake_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fake dataset zipped like the real release asset (train/, test/ and the CSV at the top)."""
+    zip_path = tmp_path_factory.mktemp("zips") / "reverse_image_search.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for path in sorted(fake_dataset.rglob("*")):
+            archive.write(path, path.relative_to(fake_dataset))
+    return zip_path

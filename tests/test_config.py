@@ -107,3 +107,59 @@ def test_openai_key_prompt_without_input_counts_as_no_key(monkeypatch: pytest.Mo
 
     monkeypatch.setattr("getpass.getpass", no_input)
     assert config.get_openai_api_key(prompt=True) is None
+
+
+def _unset(monkeypatch: pytest.MonkeyPatch, env_name: str) -> None:
+    """Remove a variable so that monkeypatch deletes it again after the test, also when `.env` set it."""
+    monkeypatch.setenv(env_name, "placeholder")
+    monkeypatch.delenv(env_name)
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The helpers as if pip-installed (no pyproject.toml or notebooks beside them); returns the working folder."""
+    site_packages, workdir = tmp_path / "site-packages", tmp_path / "work"
+    (site_packages / "helpers").mkdir(parents=True)
+    workdir.mkdir()
+    monkeypatch.setattr(config, "REPO_ROOT", site_packages)
+    monkeypatch.chdir(workdir)
+    for env_name in config.SETTINGS:
+        _unset(monkeypatch, env_name)
+    return workdir
+
+
+def test_a_clone_is_not_installed_mode() -> None:
+    assert (config.REPO_ROOT / "pyproject.toml").is_file()  # the tests run from a clone
+    assert not config.is_installed() and config.project_dir() == config.REPO_ROOT
+
+
+def test_installed_mode_puts_data_and_outputs_under_the_working_folder(installed: Path) -> None:
+    settings = config.load_settings()
+    assert config.is_installed()
+    assert settings.data_dir == installed / "milvus-comics" / "data"
+    assert settings.output_dir == installed / "milvus-comics" / "outputs"
+    assert settings.milvus_lite_path == installed / "milvus-comics" / "data" / "milvus.db"
+    assert list(installed.iterdir()) == []  # only named, not created
+
+
+def test_installed_mode_relative_settings_are_relative_to_the_working_folder(installed: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUTORIAL_DATA_DIR", "my-data")
+    assert config.load_settings().data_dir == installed / "my-data"
+
+
+def test_installed_mode_reads_dotenv_from_the_project_folder_not_site_packages(
+        installed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (installed / "milvus-comics").mkdir()
+    (installed / "milvus-comics" / ".env").write_text("COLLECTION_NAME=from_project_dotenv\n")
+    (config.REPO_ROOT / ".env").write_text("MODEL_NAME=from_site_packages\n")
+    settings = config.load_settings()
+    assert settings.collection_name == "from_project_dotenv"
+    assert settings.model_name == "resnet50"
+
+
+def test_dotenv_in_the_working_folder_wins_over_the_project_folder(installed: Path) -> None:
+    (installed / "milvus-comics").mkdir()
+    (installed / "milvus-comics" / ".env").write_text("COLLECTION_NAME=from_project_dotenv\n")
+    (installed / ".env").write_text("COLLECTION_NAME=next_to_the_notebook\n")
+    assert config.load_settings().collection_name == "next_to_the_notebook"

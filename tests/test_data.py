@@ -11,42 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from helpers import data
-
-
-def _write_fake_dataset(root: Path) -> Path:
-    """A dataset with the real layout (100 classes x 10 train + 1 test) made of tiny JPEGs."""
-    tiny = Image.new("RGB", (4, 4), (200, 100, 50))
-    rows = []
-    for c in range(data.N_CLASSES):
-        label = f"class_{c:03d}"
-        for split, n in (("train", data.TRAIN_PER_CLASS), ("test", data.TEST_PER_CLASS)):
-            folder = root / split / label
-            folder.mkdir(parents=True)
-            for i in range(n):
-                tiny.save(folder / f"n{c:08d}_{i}.JPEG", "JPEG")
-                if split == "train":
-                    rows.append([len(rows), f"./train/{label}/n{c:08d}_{i}.JPEG", label])
-    with open(root / data.CSV_NAME, "w", newline="") as f:
-        csv.writer(f).writerows([["id", "path", "label"], *rows])
-    return root
-
-
-@pytest.fixture(scope="session")
-def fake_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _write_fake_dataset(tmp_path_factory.mktemp("fake") / "reverse_image_search")
-
-
-@pytest.fixture(scope="session")
-def fake_zip(fake_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fake dataset zipped like the real release asset (train/, test/ and the CSV at the top)."""
-    zip_path = tmp_path_factory.mktemp("zips") / "reverse_image_search.zip"
-    with zipfile.ZipFile(zip_path, "w") as archive:
-        for path in sorted(fake_dataset.rglob("*")):
-            archive.write(path, path.relative_to(fake_dataset))
-    return zip_path
 
 
 @pytest.fixture

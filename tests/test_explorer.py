@@ -11,26 +11,12 @@ from pathlib import Path
 import matplotlib
 import pytest
 from PIL import Image
+from support import ranked_hits
 
 from helpers.explorer import SearchExplorer
 from helpers.hits import Hit
 
 matplotlib.use("Agg")
-
-
-@pytest.fixture
-def solid_images(tmp_path: Path) -> list[Path]:
-    """Ten 40x30 JPEGs of distinct solid colours."""
-    paths = []
-    for i in range(10):
-        path = tmp_path / f"solid_{i}.jpg"
-        Image.new("RGB", (40, 30), (i * 25, 255 - i * 25, 100)).save(path, quality=95)
-        paths.append(path)
-    return paths
-
-
-def _hits(paths: list[Path], labels: list[str]) -> list[Hit]:
-    return [Hit(str(p), label, 0.9 - i / 10) for i, (p, label) in enumerate(zip(paths, labels, strict=False))]
 
 
 class RecordingSearch:
@@ -50,10 +36,10 @@ class RecordingSearch:
 @pytest.fixture
 def make_explorer(solid_images, tmp_path) -> Callable[..., tuple[SearchExplorer, RecordingSearch]]:
     def _make(fail: bool = False):
-        search = RecordingSearch(_hits(solid_images[2:], ["dog", "cat", "dog", "dog", "cow", "dog", "cat", "dog"]),
-                                 fail)
+        labels = ["dog", "cat", "dog", "dog", "cow", "dog", "cat", "dog"]
+        search = RecordingSearch(ranked_hits(solid_images[2:], labels), fail)
         explorer = SearchExplorer(search, solid_images[:2], ["dog", "cat"], classes=["cat", "cow", "dog"],
-                                        top_k=4, max_k=8, upload_dir=tmp_path / "uploads")
+                                  top_k=4, max_k=8, upload_dir=tmp_path / "uploads")
         return explorer, search
     return _make
 
@@ -83,7 +69,7 @@ def test_explorer_slider_and_filter_reach_the_search(make_explorer, solid_images
 
 
 def test_explorer_lists_extra_photos_without_a_label(solid_images):
-    search = RecordingSearch(_hits(solid_images[2:5], ["dog", "cat", "dog"]))
+    search = RecordingSearch(ranked_hits(solid_images[2:5], ["dog", "cat", "dog"]))
     explorer = SearchExplorer(search, solid_images[:1], ["dog"], ["cat", "dog"], extra_photos=[solid_images[9]])
     assert explorer.query.options[-1] == ("your photo: solid_9.jpg", solid_images[9])
     assert not explorer.top_k.continuous_update  # dragging the slider searches once, on release

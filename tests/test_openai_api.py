@@ -179,6 +179,8 @@ def test_an_unreachable_server_is_explained(monkeypatch: pytest.MonkeyPatch, wai
 
 def test_every_reason_has_help_that_says_what_to_do() -> None:
     reasons = {"no_key", "bad_key", "unverified", "forbidden", "moderation", "bad_request", "model", "rate_limit",
-               "quota", "timeout", "connection", "server", "bad_response"}
+               "quota", "timeout", "connection", "server", "bad_response",
+               "tool_unsupported", "conversation_expired"}  # the last two: the conversation mode (comic_chat)
     assert set(openai_api.FAILURE_HELP) == reasons
     assert all(len(text) > 40 for text in openai_api.FAILURE_HELP.values())
+    assert "CHAT_MODEL" in openai_api.FAILURE_HELP["tool_unsupported"]

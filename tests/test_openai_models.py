@@ -38,5 +38,7 @@ def test_input_images_add_to_the_estimate() -> None:
 
 def test_the_tables_say_where_they_come_from_and_when() -> None:
     assert date.fromisoformat(openai_models.CHECKED_ON) <= date.today()
+    assert date.fromisoformat(openai_models.IMAGE_TOOL_CHECKED_ON) <= date.today()
+    assert openai_models.IMAGE_TOOL_SOURCE.startswith("https://")
     assert openai_models.SHUTDOWNS_SOURCE.startswith("https://") and openai_models.PRICES_SOURCE.startswith("https://")
     assert all(date.fromisoformat(day) for day in openai_models.KNOWN_SHUTDOWNS.values())

