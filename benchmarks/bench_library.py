@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers import data, embeddings, library, metrics
+from helpers import data, embeddings, library, metrics, models
 
 PHONE_SIZE = (4032, 3024)
-MIN_SIDE = 256  # the decode side of ResNet-50 and EfficientNet-Lite0 (embeddings.decode_side)
+MIN_SIDE = 256  # the decode side of ResNet-50 and EfficientNet-Lite0 (models.decode_side)
 
 
 def main() -> None:
@@ -64,7 +64,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="runs per step; the best is kept")
     parser.add_argument("--thumbnail-quality", action="store_true",
                         help="measure the accuracy cost of embedding HEIC thumbnails instead of the photos")
-    parser.add_argument("--model", default="efficientnet_lite0", choices=sorted(embeddings.MODELS))
+    parser.add_argument("--model", default="efficientnet_lite0", choices=sorted(models.MODELS))
     return parser.parse_args()
 
 
@@ -160,7 +160,7 @@ def _print_thumbnail_quality(folder: Path, model_name: str) -> None:
         result = embeddings.embed_images(paths, model_name, progress=False, use_cache=False)
         assert not result.skipped, result.skipped[:3]
         vectors[name] = result.embeddings
-    print(f"model {model_name}, decode side {embeddings.decode_side(model_name)}\n")
+    print(f"model {model_name}, decode side {models.decode_side(model_name)}\n")
     print(f"{'vectors compared':<48} {'mean cos':>9} {'5th pct':>8} {'min':>7}")
     for a, b in (("original JPEG", "HEIC, full photo"), ("HEIC, full photo", "HEIC, 320 thumbnail")):
         cosine = np.sum(vectors[a] * vectors[b], axis=1)[has_thumbnail]
