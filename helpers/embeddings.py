@@ -33,6 +33,7 @@ class EmbeddingResult:
     embeddings: np.ndarray  # (n, dim) float32, one unit-length row per image of image_paths
     skipped: list[tuple[Path, str]]  # (path, reason) for each file that could not be read
     model_name: str
+    features: np.ndarray | None = None  # keep_features=True: the pooled features before normalisation (for tags)
 
     def __len__(self) -> int:
         return len(self.image_paths)
@@ -49,28 +50,34 @@ def embed_image(path: Path | str, model_name: str | None = None) -> np.ndarray:
 
 
 def embed_images(image_paths: Sequence[Path | str], model_name: str | None = None, *, backend: str | None = None,
-                 batch_size: int = 32, progress: bool = True, use_cache: bool = True) -> EmbeddingResult:
+                 batch_size: int = 32, progress: bool = True, use_cache: bool = True,
+                 keep_features: bool = False) -> EmbeddingResult:
     """Unit vectors for many images, in batches, reusing cached vectors of unchanged files (notebook 02).
 
     Files that cannot be read are left out of the result and listed in `skipped` with the reason.
+    keep_features=True also returns the features before normalisation (the input of the model's classifier,
+    for `tags`); a cached vector has lost its length, so then every image is computed (and the cache updated).
     """
     model_name, backend = models.resolve_model_name(model_name), models.resolve_backend(backend)
     image_paths = [Path(p) for p in image_paths]
     keys = [cache.file_key(p) for p in image_paths]
     stored = cache.load(cache.cache_path(model_name, backend)) if use_cache else {}
-    vectors = [stored.get(key) if key else None for key in keys]
+    vectors = [stored.get(key) if key and not keep_features else None for key in keys]
     todo = [i for i, v in enumerate(vectors) if v is None]
     computed, skipped = _embed_uncached([image_paths[i] for i in todo], model_name, backend, batch_size, progress)
-    for j, vector in computed.items():
-        vectors[todo[j]] = vector
-        if keys[todo[j]]:
-            stored[keys[todo[j]]] = vector
+    features = {todo[j]: feature for j, feature in computed.items()}
+    for i, feature in features.items():
+        vectors[i] = normalize(feature)
+        if keys[i]:
+            stored[keys[i]] = vectors[i]
     if use_cache and computed and stored:
         cache.save(cache.cache_path(model_name, backend), stored)
     kept = [i for i, v in enumerate(vectors) if v is not None]
     dim = models.embedding_dim(model_name)
     stacked = np.stack([vectors[i] for i in kept]) if kept else np.empty((0, dim), np.float32)
-    return EmbeddingResult([image_paths[i] for i in kept], stacked.astype(np.float32), skipped, model_name)
+    raw = (np.stack([features[i] for i in kept]) if kept else np.empty((0, dim))).astype(np.float32) \
+        if keep_features else None
+    return EmbeddingResult([image_paths[i] for i in kept], stacked.astype(np.float32), skipped, model_name, raw)
 
 
 def normalize(embeddings: np.ndarray) -> np.ndarray:
@@ -142,7 +149,7 @@ def _num_workers(n_images: int, batch_size: int) -> int:
 
 def _embed_uncached(image_paths: list[Path], model_name: str, backend: str, batch_size: int,
                     progress: bool) -> tuple[dict[int, np.ndarray], list[tuple[Path, str]]]:
-    """Run the model over the images: {position in image_paths: unit vector}, and the skipped (path, reason)."""
+    """Run the model over the images: {position in image_paths: raw features}, and the skipped (path, reason)."""
     if not image_paths:
         return {}, []
     from tqdm.auto import tqdm
@@ -154,7 +161,7 @@ def _embed_uncached(image_paths: list[Path], model_name: str, backend: str, batc
     with tqdm(total=len(files), desc=f"{model_name} ({backend})", unit="img", disable=not progress) as bar:
         for indices, features, failures in run_batches(files, model_name, backend, batch_size):
             if indices:
-                vectors.update(zip(indices, normalize(features), strict=True))
+                vectors.update(zip(indices, np.asarray(features, np.float32), strict=True))
             skipped += [(image_paths[i], reason) for i, reason in failures]
             bar.update(len(indices) + len(failures))
     return vectors, skipped

@@ -3,18 +3,24 @@
 `index_images` asks Milvus which of the paths are stored, then embeds and inserts the others in rounds
 (embed a round, insert it). Each insert call is all-or-nothing, so a run stopped anywhere (a crash, a closed
 laptop, even in the middle of an insert) and started again ends with every image stored exactly once.
+Each row also gets the photo's metadata (date taken, camera, size, folder) and, with `with_tags=True`, its
+tags (words from the model's classifier, computed in the same pass as the vectors). `index_library` does the
+same for a scanned folder of your own photos and accounts for every file (notebook 06).
 """
 
 from __future__ import annotations
 
+import os
+import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pymilvus import MilvusClient
 from tqdm.auto import tqdm
 
-from helpers import config, embeddings, models, store
+from helpers import config, embeddings, library, models, store, tags
 
 INDEX_ROUNDS = 20  # about 20 rounds (embed, then insert): a stopped run loses one round at most
 MIN_ROUND_SIZE = 100  # images per round, at least
@@ -22,34 +28,112 @@ MIN_ROUND_SIZE = 100  # images per round, at least
 
 def index_images(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
                  labels: Sequence[str] | str, model_name: str | None = None, *, recreate: bool = False,
-                 batch_size: int | None = None, progress: bool = True, **embed_kwargs) -> int:
+                 batch_size: int | None = None, progress: bool = True, root: Path | str | None = None,
+                 with_tags: bool = False, location: bool = False, **embed_kwargs) -> int:
     """Embed and insert only the images not stored yet; safe to stop and re-run; returns how many were added (nb 03).
 
     Works in rounds of `batch_size` images (embed, then insert); by default about 1/20 of the new images, at
-    least 100. Extra keyword arguments go to `embeddings.embed_images` (for example `backend`).
+    least 100. Each row's `folder` is relative to `root` (default: the folder all the images share).
+    with_tags=True stores each photo's tags (`tags.photo_tags`); location=True its GPS position (private: opt-in).
+    Extra keyword arguments go to `embeddings.embed_images` (for example `backend`).
     """
-    model_name = model_name or config.load_settings().model_name
     labels = [labels] * len(image_paths) if isinstance(labels, str) else list(labels)
     if len(labels) != len(image_paths):
         raise ValueError(f"Got {len(labels)} labels for {len(image_paths)} images: give one label per image "
                          "(or one string for all).")
     label_of = dict(zip(map(store.path_key, image_paths), labels, strict=True))
-    store.create_collection(client, collection_name, models.embedding_dim(model_name), model_name, recreate)
-    todo = store.find_new_images(client, collection_name, list(label_of))
-    round_size = batch_size or max(MIN_ROUND_SIZE, -(-len(todo) // INDEX_ROUNDS))
-    added, skipped = 0, []
-    with tqdm(total=len(todo), unit="img", desc=f"Indexing ({model_name})", disable=not progress or not todo) as bar:
-        for start in range(0, len(todo), round_size):
-            result = embeddings.embed_images(todo[start:start + round_size], model_name, progress=False,
-                                             **embed_kwargs)
-            paths = [store.path_key(p) for p in result.image_paths]
-            added += store.insert_embeddings(client, collection_name, paths, [label_of[p] for p in paths],
-                                             result.embeddings, result.model_name, progress=False, flush=False)
-            skipped += list(result.skipped)
-            bar.update(len(todo[start:start + round_size]))
-    if added:
-        store.flush_inserts(client, collection_name)
+    run = _IndexRun(client, collection_name, model_name or config.load_settings().model_name,
+                    root=Path(root) if root else _shared_folder(list(label_of)), with_tags=with_tags,
+                    location=location, embed_kwargs=embed_kwargs)
+    added, skipped = run.index(label_of, recreate, batch_size, progress)
     if skipped:
         warnings.warn(f"{len(skipped)} image(s) could not be read and were not indexed, for example "
                       f"{skipped[0][0]}: {skipped[0][1]}", stacklevel=2)
     return added
+
+
+@dataclass(frozen=True)
+class LibraryIndex:
+    """What `index_library` did: photos added now, photos stored in all, and the scan with every file's fate."""
+
+    added: int
+    stored: int
+    scan: library.LibraryScan  # photos that could not be read or embedded are moved to skipped, with the reason
+    seconds: float
+
+
+def index_library(client: MilvusClient, collection_name: str, scan: library.LibraryScan,
+                  model_name: str | None = None, *, with_tags: bool = True, location: bool = False,
+                  recreate: bool = False, batch_size: int | None = None, progress: bool = True,
+                  **embed_kwargs) -> LibraryIndex:
+    """Index the photos of a scanned folder with their metadata and tags; safe to stop and re-run (notebook 06).
+
+    Photos that cannot be read are moved to the scan's skipped files, with the reason, so that
+    `library.write_skipped_report(result.scan)` lists every file that was not indexed.
+    """
+    started = time.monotonic()
+    run = _IndexRun(client, collection_name, model_name or config.load_settings().model_name, root=scan.root,
+                    with_tags=with_tags, location=location, embed_kwargs=embed_kwargs)
+    label_of = {store.path_key(path): "" for path in scan.image_paths}  # your own photos have no class label
+    added, skipped = run.index(label_of, recreate, batch_size, progress)
+    by_key = {store.path_key(path): path for path in scan.image_paths}
+    scan = library.mark_skipped(scan, [(by_key[store.path_key(path)], reason) for path, reason in skipped])
+    return LibraryIndex(added, store.count_images(client, collection_name), scan, time.monotonic() - started)
+
+
+@dataclass
+class _IndexRun:
+    """One indexing run's settings; `index` embeds, reads and inserts the new photos round by round."""
+
+    client: MilvusClient
+    collection_name: str
+    model_name: str
+    root: Path
+    with_tags: bool
+    location: bool
+    embed_kwargs: dict
+
+    def index(self, label_of: dict[str, str], recreate: bool, batch_size: int | None,
+              progress: bool) -> tuple[int, list[tuple[Path, str]]]:
+        """Embed and insert the photos not stored yet: (how many were added, the skipped (path, reason))."""
+        store.create_collection(self.client, self.collection_name, models.embedding_dim(self.model_name),
+                                self.model_name, recreate, location=self.location)
+        todo = store.find_new_images(self.client, self.collection_name, list(label_of))
+        round_size = batch_size or max(MIN_ROUND_SIZE, -(-len(todo) // INDEX_ROUNDS))
+        added, skipped = 0, []
+        with tqdm(total=len(todo), unit="img", desc=f"Indexing ({self.model_name})",
+                  disable=not progress or not todo) as bar:
+            for start in range(0, len(todo), round_size):
+                round_added, round_skipped = self._index_round(todo[start:start + round_size], label_of)
+                added, skipped = added + round_added, skipped + round_skipped
+                bar.update(len(todo[start:start + round_size]))
+        if added:
+            store.flush_inserts(self.client, self.collection_name)
+        return added, skipped
+
+    def _index_round(self, paths: list[Path], label_of: dict[str, str]) -> tuple[int, list[tuple[Path, str]]]:
+        """Embed one round (with features for the tags), read its metadata, insert it."""
+        result = embeddings.embed_images(paths, self.model_name, progress=False, keep_features=self.with_tags,
+                                         **self.embed_kwargs)
+        photo_tags = tags.photo_tags(result.features, self.model_name) if self.with_tags else None
+        keep, metadata, skipped = [], [], list(result.skipped)
+        for i, path in enumerate(result.image_paths):
+            try:
+                photo = library.read_photo(path, self.root, include_location=self.location)
+            except library.PhotoReadError as err:  # it disappeared or changed since it was embedded
+                skipped.append((path, err.reason))
+                continue
+            keep.append(i)
+            metadata.append({"taken_at": photo.taken_at, "camera": photo.camera, "width": photo.width,
+                             "height": photo.height, "folder": photo.folder, "location": photo.location,
+                             "tags": photo_tags[i] if photo_tags else ()})
+        paths = [store.path_key(result.image_paths[i]) for i in keep]
+        added = store.insert_embeddings(self.client, self.collection_name, paths, [label_of[p] for p in paths],
+                                        result.embeddings[keep], result.model_name, metadata=metadata,
+                                        progress=False, flush=False)
+        return added, skipped
+
+
+def _shared_folder(paths: list[str]) -> Path:
+    """The deepest folder that holds every path (for the sample photos: the split, so `folder` is the class)."""
+    return Path(os.path.commonpath([os.path.dirname(p) for p in paths])) if paths else Path("/")

@@ -431,6 +431,28 @@ def write_skipped_report(scan: LibraryScan, path: Path | str | None = None, incl
     return path
 
 
+def describe_scan(scan: LibraryScan) -> str:
+    """How many files of each category and kind a scan found, as text (notebook 06 and the command line)."""
+    names = {PHOTO: "photos to index", SKIPPED: "skipped", UNSUPPORTED: "not supported", NOT_A_PHOTO: "not photos"}
+    lines = [f"{len(scan.files)} files in {display_path(scan.root)}"]
+    for category, count in scan.summary().items():
+        kinds = ", ".join(f"{n} {kind}" for kind, n in scan.kinds(category).items())
+        lines.append(f"{count:>8,}  {names[category]}" + (f": {kinds}" if kinds else ""))
+    return "\n".join(lines)
+
+
+def describe_not_used(scan: LibraryScan, limit: int = 10) -> str:
+    """The files not indexed, counted by reason, most common first (notebook 06 and the command line)."""
+    reasons = Counter((f.category, f.reason) for f in scan.not_used)
+    if not reasons:
+        return "Every file was indexed."
+    lines = [f"{len(scan.not_used):,} files not indexed, by reason:"]
+    lines += [f"{n:>8,}  {category:<11}  {reason}" for (category, reason), n in reasons.most_common(limit)]
+    if len(reasons) > limit:
+        lines.append(f"          ... and {len(reasons) - limit} other reasons: see the CSV report")
+    return "\n".join(lines)
+
+
 # The demo library of notebook 06 and CI: a phone's photo folder in miniature, made from the sample photos.
 DEMO_VERSION = "1"
 _DEMO_MARKER = ".demo_library"  # marks a folder as made here, so that it may be rebuilt

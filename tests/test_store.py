@@ -50,7 +50,8 @@ def test_create_collection_has_the_explicit_schema(client) -> None:
     store.create_collection(client, "images", DIM, "m")
     info = client.describe_collection("images")
     fields = {f["name"]: f for f in info["fields"]}
-    assert set(fields) == {"id", "vector", "path", "label", "model_name"}
+    assert set(fields) == {"id", "vector", "path", "label", "model_name", "taken_at", "year", "camera", "width",
+                           "height", "folder", "tags", "albums"}  # no location unless asked for (notebook 06)
     assert fields["id"].get("auto_id") or info.get("auto_id")
     assert int(fields["vector"]["params"]["dim"]) == DIM
     assert client.describe_index("images", "vector")["metric_type"] == "COSINE"

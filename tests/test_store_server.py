@@ -15,6 +15,7 @@ from pathlib import Path
 
 import milvus_server
 import numpy as np
+import photo_field_checks as checks
 import pytest
 from support import stored_paths, unit_vectors
 
@@ -121,3 +122,26 @@ def test_killed_run_resumes_with_each_image_once(client, server_uri: str, fake_e
     paths = [folder / f"img{i:03d}.jpg" for i in range(40)]
     assert indexing.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False) == 10
     assert sorted(stored_paths(client)) == sorted(str(p) for p in paths)
+
+
+# --- the photo fields (notebook 06): the same checks as on Milvus Lite (tests/photo_field_checks.py) -------------
+
+def test_photo_metadata_fields_and_filters(client) -> None:
+    checks.check_metadata_and_filters(client, "photos")
+
+
+def test_albums_update_rows_and_keep_vectors(client) -> None:
+    """Milvus 2.3 cannot upsert with automatic ids: the helpers copy the row, then delete the old one."""
+    checks.check_albums(client, "photos")
+
+
+def test_an_interrupted_album_update_loses_nothing(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    checks.check_interrupted_album_update(client, "photos", monkeypatch)
+
+
+def test_location_is_opt_in(client) -> None:
+    checks.check_location_is_opt_in(client, "photos")
+
+
+def test_an_older_collection_is_refused_with_advice(client) -> None:
+    checks.check_older_collection_is_refused(client, "photos")
