@@ -507,6 +507,9 @@ def _demo_photos() -> list[_DemoPhoto]:
     return photos + burst
 
 
+DEMO_BURST = tuple(photo.name for photo in _demo_photos() if photo.source == f"{_DOG}/7")  # one moment, 4 shots
+
+
 def make_demo_library(target_dir: Path | str, dataset_root: Path | str | None = None) -> Path:
     """Build (or reuse) a small phone-like photo folder from the sample photos, for notebook 06 and CI.
 

@@ -379,7 +379,7 @@ def query_photos(client: MilvusClient, collection_name: str, filter: str, limit:
 def add_to_album(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str], album: str) -> int:
     """Put these stored photos in an album (their `albums` field); returns how many rows changed (notebook 06)."""
     album = _checked_album(album)
-    return _update_albums(client, collection_name, image_paths,
+    return update_albums(client, collection_name, image_paths,
                           lambda albums: albums if album in albums else [*albums, album])
 
 
@@ -387,7 +387,7 @@ def remove_from_album(client: MilvusClient, collection_name: str, image_paths: S
                       album: str) -> int:
     """Take these photos out of an album; returns how many rows changed (notebook 06)."""
     album = _checked_album(album)
-    return _update_albums(client, collection_name, image_paths, lambda albums: [a for a in albums if a != album])
+    return update_albums(client, collection_name, image_paths, lambda albums: [a for a in albums if a != album])
 
 
 def album_paths(client: MilvusClient, collection_name: str, album: str) -> list[str]:
@@ -407,13 +407,14 @@ def _checked_album(album: str) -> str:
     return name
 
 
-def _update_albums(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
-                   change: Callable[[list[str]], list[str]]) -> int:
-    """Rewrite the rows whose albums change: insert each row's new version first, then delete the old one.
+def update_albums(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
+                  change: Callable[[list[str]], list[str]]) -> int:
+    """Give these photos the albums `change(albums)` returns; returns how many rows changed (notebook 06).
 
     Milvus 2.3 cannot upsert into a collection with automatic ids (Milvus Lite can), so an update is a copy of
-    the row (vector included) with its new albums, then a delete of the old row, on every Milvus. Inserting
-    first means a run stopped in between leaves a photo twice, never lost; the next update keeps the newest.
+    each row (vector included) with its new albums, inserted first, then a delete of the old row, on every
+    Milvus. Inserting first means a run stopped in between leaves a photo twice, never lost; the next update
+    keeps the newest copy.
     """
     fields = [name for name in _describe_fields(client, collection_name) if name != "id"]
     stored = _rows_by_path(client, collection_name, image_paths, ["id", *fields])

@@ -20,7 +20,7 @@ import sync_notebook_headers as headers  # noqa: E402
 
 NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 EXPECTED = ["01_setup.ipynb", "02_feature_extraction.ipynb", "03_indexing.ipynb",
-            "04_search_and_visualisation.ipynb", "05_comic_generation.ipynb"]
+            "04_search_and_visualisation.ipynb", "05_comic_generation.ipynb", "06_your_own_photos.ipynb"]
 
 
 def _load(name: str) -> dict:
