@@ -1,7 +1,7 @@
 """Index a realistic photo library end to end, and search it: the figures of issue 10 (notebook 06, the README).
 
     python benchmarks/bench_index_library.py --photos 30000 --server      # the full run (about 15-30 minutes)
-    python benchmarks/bench_index_library.py --photos 3000                 # a quick one
+    python benchmarks/bench_index_library.py                               # 3,000 photos (about 5-10 minutes)
 
 The library is made from the sample photos: --distinct phone-sized JPEGs (4032x3024, upscaled with a little
 noise so they compress like real ones, about 2 MB; a quarter stored on their side with EXIF orientation 6; EXIF
@@ -68,7 +68,7 @@ def main() -> None:
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=int, default=30000, help="JPEG photos in the library")
+    parser.add_argument("--photos", type=int, default=3000, help="JPEG photos in the library (README: 30000)")
     parser.add_argument("--distinct", type=int, default=150, help="distinct phone-sized JPEGs made (then linked)")
     parser.add_argument("--screenshots", type=int, default=300, help="PNG screenshots added")
     parser.add_argument("--heic", type=int, default=200, help="HEIC photos timed separately (20 distinct)")

@@ -75,8 +75,9 @@ def embed_images(image_paths: Sequence[Path | str], model_name: str | None = Non
     kept = [i for i, v in enumerate(vectors) if v is not None]
     dim = models.embedding_dim(model_name)
     stacked = np.stack([vectors[i] for i in kept]) if kept else np.empty((0, dim), np.float32)
-    raw = (np.stack([features[i] for i in kept]) if kept else np.empty((0, dim))).astype(np.float32) \
-        if keep_features else None
+    raw = None
+    if keep_features:  # every kept image was computed in this call
+        raw = np.stack([features[i] for i in kept]).astype(np.float32) if kept else np.empty((0, dim), np.float32)
     return EmbeddingResult([image_paths[i] for i in kept], stacked.astype(np.float32), skipped, model_name, raw)
 
 
