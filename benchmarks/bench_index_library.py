@@ -15,7 +15,8 @@ Measured, with the offline model (EfficientNet-Lite0, the CPU default backend on
    photos per second, and how the time splits between embedding (decode + model, both cores), reading the
    metadata and inserting; the dry run's estimate (index_folder.time_sample) beside the real figure;
 2. HEIC photos per second, the same way;
-3. the per-photo cost with ResNet-50 (random weights: speed only), next to EfficientNet-Lite0 on the same photos;
+3. the per-photo cost with ResNet-50 (random weights: speed only), next to EfficientNet-Lite0 on the same photos
+   (and, with --int8, EfficientNet-Lite0 on the opt-in onnx-int8 backend);
 4. search p50/p95 (one query per call) at the full size: by example, by tag alone (no vector), by example with a
    tag or a year filter; with --server also on the Milvus 2.3.5 server the tests use (the same rows copied).
 The load average is sampled every 10 s (the machine may be shared): compare figures only within one run.
@@ -44,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import milvus_server  # noqa: E402  (tests/milvus_server.py: the Milvus 2.3.5 server of the tests)
 from bench_library import _phone_image  # noqa: E402  (the same phone-sized photos as bench_library.py)
 
-from helpers import config, data, embeddings, index_folder, indexing, library, models, store  # noqa: E402
+from helpers import config, data, embeddings, index_folder, indexing, library, models, onnx_export, store  # noqa: E402
 
 CAMERAS = ("iPhone 13", "Pixel 7", "iPhone 15 Pro", "Galaxy S23")
 
@@ -75,6 +76,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--resnet-photos", type=int, default=300, help="photos indexed with ResNet-50 (random)")
     parser.add_argument("--queries", type=int, default=200, help="searches timed per kind")
     parser.add_argument("--server", action="store_true", help="also search on a Milvus 2.3.5 server")
+    parser.add_argument("--int8", action="store_true", help="also time the opt-in onnx-int8 backend")
     parser.add_argument("--workdir", default="/tmp/bench-index-library", help="library, database and reports")
     parser.add_argument("--fresh", action="store_true", help="delete the database and caches of an earlier run")
     return parser.parse_args()
@@ -184,6 +186,10 @@ def _index_and_time(root: Path, heic_root: Path, args: argparse.Namespace, repor
         figures["heic"] = _timed_index(client, "heic", library.scan_folder(heic_root), "efficientnet_lite0")
         subset = replace(scan, files=tuple(scan.photos[:args.resnet_photos]))
         figures["lite0_subset"] = _timed_index(client, "lite0_subset", subset, "efficientnet_lite0")
+        if args.int8:  # the opt-in int8 model, calibrated on 100 sample photos (notebook 02 does the same)
+            onnx_export.quantize_onnx(data.load_dataset().train.image_paths, "efficientnet_lite0")
+            figures["lite0_int8_subset"] = _timed_index(client, "lite0_int8_subset", subset, "efficientnet_lite0",
+                                                        backend="onnx-int8")
         models.MODELS["resnet50"] = models.ModelSpec("resnet50", "random")  # speed only: no weights to download
         figures["resnet50_subset"] = _timed_index(client, "resnet50_subset", subset, "resnet50")
         figures["search_lite"] = _search_figures(client, "library", scan, args.queries)
@@ -216,15 +222,16 @@ def _timing(module, name: str, totals: dict[str, float]) -> Iterator[None]:
         setattr(module, name, real)
 
 
-def _timed_index(client, collection_name: str, scan: library.LibraryScan, model_name: str) -> dict[str, float]:
+def _timed_index(client, collection_name: str, scan: library.LibraryScan, model_name: str,
+                 backend: str | None = None) -> dict[str, float]:
     """index_library on a fresh collection (embedding cache off: each photo is really embedded); model loaded first."""
-    embeddings.embed_images(scan.image_paths[:1], model_name, progress=False, use_cache=False)  # load, export
+    embeddings.embed_images(scan.image_paths[:1], model_name, progress=False, use_cache=False, backend=backend)
     totals: dict[str, float] = {}
     cpu_started = time.process_time()  # CPU seconds of every thread of this process
     with _timing(embeddings, "embed_images", totals), _timing(library, "read_photo", totals), \
             _timing(store, "insert_embeddings", totals), _timing(store, "flush_inserts", totals):
         result = indexing.index_library(client, collection_name, scan, model_name, recreate=True,
-                                        use_cache=False)
+                                        use_cache=False, backend=backend)
     n, cpu = result.added, time.process_time() - cpu_started
     figures = {"photos": n, "seconds": result.seconds, "photos_per_s": n / result.seconds,
                "ms_per_photo": 1000 * result.seconds / max(n, 1), "cpu_ms_per_photo": 1000 * cpu / max(n, 1),
