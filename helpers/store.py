@@ -362,7 +362,8 @@ def _rows_by_path(client: MilvusClient, collection_name: str, image_paths: Seque
 def query_photos(client: MilvusClient, collection_name: str, filter: str, limit: int = 100) -> list[Hit]:
     """Stored photos that match a filter, without a query photo (search by words), newest first (notebook 06).
 
-    There is no query vector, so there is no similarity: each Hit's score is NaN.
+    There is no query vector, so there is no similarity: each Hit's score is NaN. Milvus returns at most
+    QUERY_LIMIT rows per query, so with more matches the newest are found among the first QUERY_LIMIT.
     """
     _check_open(client)
     _ensure_loaded(client, collection_name)

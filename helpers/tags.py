@@ -46,13 +46,18 @@ def class_names() -> tuple[tuple[str, ...], ...]:
 
 def class_index(synset: str) -> int:
     """The ImageNet class index of a WordNet id such as "n02088094" (an ImageNet file name starts with it)."""
+    if synset not in _synset_indices():
+        raise ValueError(f"{synset!r} is not one of the 1,000 ImageNet classes (WordNet ids like 'n02088094').")
+    return _synset_indices()[synset]
+
+
+@functools.lru_cache(maxsize=1)
+def _synset_indices() -> dict[str, int]:
+    """{WordNet id: ImageNet class index}, from timm's class list."""
     from timm.data import ImageNetInfo
 
     info = ImageNetInfo()
-    names = [info.index_to_label_name(i) for i in range(info.num_classes())]
-    if synset not in names:
-        raise ValueError(f"{synset!r} is not one of the 1,000 ImageNet classes (WordNet ids like 'n02088094').")
-    return names.index(synset)
+    return {info.index_to_label_name(i): i for i in range(info.num_classes())}
 
 
 @functools.lru_cache(maxsize=4)
@@ -80,12 +85,20 @@ def photo_tags(features: np.ndarray, model_name: str | None = None) -> list[list
 
 def tags_from_probabilities(probabilities: np.ndarray) -> list[str]:
     """Coarse words whose group reaches GROUP_THRESHOLD, then the best class and up to TOP_LABELS-1 more."""
-    words = [word for word, ranges in COARSE_GROUPS.items()
-             if sum(probabilities[i] for r in ranges for i in r) >= GROUP_THRESHOLD]
-    best = np.argsort(-probabilities)[:TOP_LABELS]
+    words = [word for word, indices in _group_indices().items()
+             if probabilities[indices].sum() >= GROUP_THRESHOLD]
+    best = np.argpartition(-probabilities, TOP_LABELS)[:TOP_LABELS]
+    best = best[np.argsort(-probabilities[best])]
     labels = [int(i) for rank, i in enumerate(best) if rank == 0 or probabilities[i] >= LABEL_THRESHOLD]
     names = [name for i in labels for name in class_names()[i]]
     return list(dict.fromkeys(words + names))
+
+
+@functools.lru_cache(maxsize=1)
+def _group_indices() -> dict[str, np.ndarray]:
+    """Each coarse word's class indices, as one array (for a fast sum of their probabilities)."""
+    return {word: np.concatenate([np.arange(r.start, r.stop) for r in ranges])
+            for word, ranges in COARSE_GROUPS.items()}
 
 
 def coarse_word(class_index: int) -> str | None:
