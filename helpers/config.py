@@ -43,6 +43,8 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                    "Milvus server to use (`http://host:19530` or a Zilliz Cloud endpoint); "
                    "empty for a Milvus Lite file under the data folder."),
     "MILVUS_TOKEN": ("milvus_token", "", "Token for a Milvus server (`user:password`) or Zilliz Cloud (API key)."),
+    "MILVUS_LITE_PATH": ("milvus_lite_file", "",
+                         "The Milvus Lite file when MILVUS_URI is empty; empty: milvus.db in the data folder."),
     "COLLECTION_NAME": ("collection_name", "reverse_image_search", "Name of the Milvus collection."),
     "IMAGE_MODEL": ("image_model", "gpt-image-2",
                     "OpenAI image model for the comics (checked against your account's model list)."),
@@ -73,6 +75,7 @@ class Settings:
     backend: str
     milvus_uri: str
     milvus_token: str
+    milvus_lite_file: str
     collection_name: str
     image_model: str
     chat_model: str
@@ -86,7 +89,8 @@ class Settings:
     @property
     def milvus_lite_path(self) -> Path:
         """The Milvus Lite database file used when `MILVUS_URI` is empty."""
-        return self.data_dir / "milvus.db"
+        return Path(self.milvus_lite_file).expanduser().resolve() if self.milvus_lite_file else \
+            self.data_dir / "milvus.db"
 
     @property
     def uses_milvus_lite(self) -> bool:
@@ -119,6 +123,27 @@ def load_settings(**overrides: str | Path) -> Settings:
         values[path_field] = Path(values[path_field]).expanduser().resolve()
     _check_milvus_uri(str(values["milvus_uri"]))
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def use_google_drive(folder: str = INSTALLED_PROJECT_DIR, mount_point: str = "/content/drive") -> Path:
+    """On Colab, keep the photos, caches, model exports and results on your Google Drive (every notebook's setup).
+
+    Mounts Drive (Colab asks you to allow it), then points TUTORIAL_DATA_DIR and OUTPUT_DIR at `MyDrive/<folder>`
+    for this kernel, so a new session finds the dataset and the cached vectors and skips the slow steps. The
+    Milvus Lite file stays on the runtime's own disk (MILVUS_LITE_PATH): Milvus Lite locks its file, which Drive's
+    network file system does not reliably support, and rebuilding it from the cached vectors takes seconds.
+    """
+    try:
+        from google.colab import drive  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise RuntimeError("use_google_drive() works on Colab only. Elsewhere, set TUTORIAL_DATA_DIR and OUTPUT_DIR "
+                           "(environment or .env) to the folders you want.") from err
+    drive.mount(mount_point)
+    root = Path(mount_point) / "MyDrive" / folder
+    os.environ["TUTORIAL_DATA_DIR"] = str(root / "data")
+    os.environ["OUTPUT_DIR"] = str(root / "outputs")
+    os.environ["MILVUS_LITE_PATH"] = str(Path.cwd() / folder / "milvus.db")  # the runtime's disk, not Drive
+    return root
 
 
 def _default(field_name: str, default: str) -> str:

@@ -69,6 +69,9 @@ def setup_cell() -> str:
         "",
         "from helpers import config",
         "",
+        "KEEP_ON_DRIVE = False  # on Colab, True keeps photos, caches and results on your Google Drive",
+        'if KEEP_ON_DRIVE and "google.colab" in sys.modules:',
+        "    config.use_google_drive()",
         "config.describe_environment()",
     ]
     too_long = [line for line in lines if len(line) > MAX_CODE_LINE]
