@@ -1,10 +1,13 @@
-"""Fixtures shared by the test modules: isolated settings, the real dataset, generated images."""
+"""Fixtures shared by the test modules: isolated settings, the real dataset, generated images, notebook runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Generator
 from pathlib import Path
 
+import jupyter_browser
 import numpy as np
 import pytest
 from PIL import Image
@@ -46,3 +49,37 @@ def make_image(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def notebook_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The settings of a learner's kernel in the browser and server-notebook tests (jupyter_browser.notebook_settings).
+
+    Fresh data and output folders (their own Milvus Lite file), sharing the embedding cache of the usual data folder.
+    """
+    return jupyter_browser.notebook_settings(tmp_path_factory.mktemp("notebooks"), config.load_settings().data_dir)
+
+
+def browser_artifacts_dir() -> Path:
+    """Where failing browser tests leave screenshots: BROWSER_ARTIFACTS_DIR, or the data folder's browser-artifacts/."""
+    return Path(os.environ.get("BROWSER_ARTIFACTS_DIR") or config.load_settings().data_dir / "browser-artifacts")
+
+
+@pytest.fixture(scope="session")
+def browser_artifacts() -> Path:
+    """The folder for the screenshots of failing browser tests (see browser_artifacts_dir)."""
+    return browser_artifacts_dir()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, pytest.TestReport,
+                                                                                     pytest.TestReport]:
+    """When a test fails, keep a screenshot of each browser page it uses (fixtures named `page...`) as artefacts."""
+    report = yield
+    if report.failed:
+        for fixture, page in getattr(item, "funcargs", {}).items():
+            if fixture.startswith("page") and not page.is_closed():
+                name = re.sub(r"[^\w.-]+", "_", item.nodeid.split("/")[-1])
+                path = jupyter_browser.save_screenshot(page, browser_artifacts_dir() / f"{name}.png")
+                report.sections.append(("browser", f"screenshot of the page: {path}"))
+    return report
