@@ -452,6 +452,11 @@ def dropdown(explorer: Locator, description: str) -> Locator:
     return explorer.locator(".widget-dropdown").filter(has=_label(explorer, description)).locator("select")
 
 
+def options(explorer: Locator, description: str) -> list[str]:
+    """The options of the explorer's dropdown labelled `description`, in order."""
+    return dropdown(explorer, description).locator("option").evaluate_all("options => options.map(o => o.value)")
+
+
 def choose(explorer: Locator, description: str, option: str) -> None:
     """Choose the option labelled `option` in the dropdown labelled `description`."""
     dropdown(explorer, description).select_option(value=option)

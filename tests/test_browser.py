@@ -124,8 +124,7 @@ def assert_no_error(page, state: jb.GalleryState) -> None:
 
 def query_option(explorer, label: str) -> str:
     """The query picker's first option for a test photo of class `label`, e.g. 'goldfish (n01443537_3883)'."""
-    options = jb.dropdown(explorer, "Query").locator("option").evaluate_all("options => options.map(o => o.value)")
-    return next(option for option in options if option.startswith(f"{label} ("))
+    return next(option for option in jb.options(explorer, "Query") if option.startswith(f"{label} ("))
 
 
 class TestExplorer:
@@ -159,11 +158,12 @@ class TestExplorer:
         assert_no_error(page_04, state)
 
     def test_class_filter_then_clear_it(self, page_04, explorer) -> None:
-        state = redraw(explorer, lambda: jb.choose(explorer, "Only class", "pizza"))
-        assert state.hits == 7 and state.labels == ["pizza"] * 7
+        # A class near the query: filtered HNSW search on Milvus Lite can return fewer than k hits for a far one.
+        state = redraw(explorer, lambda: jb.choose(explorer, "Only class", "malamute"))
+        assert state.hits == 7 and state.labels == ["malamute"] * 7
         assert_no_error(page_04, state)
         state = redraw(explorer, lambda: jb.choose(explorer, "Only class", "any class"))
-        assert state.hits == 7 and state.labels[0] == QUERY_CLASS and set(state.labels) != {"pizza"}
+        assert state.hits == 7 and state.labels[0] == QUERY_CLASS and set(state.labels) != {"malamute"}
         assert_no_error(page_04, state)
 
     def test_another_query(self, page_04, explorer) -> None:
