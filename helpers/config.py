@@ -36,7 +36,8 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "DATASET_SOURCE": ("dataset_source", "",
                        "Offline setting: a local folder or .zip of the sample dataset, used instead of the network."),
     "MODEL_NAME": ("model_name", "resnet50",
-                   "Feature extractor: `resnet50` (the blog's, downloads weights) or `efficientnet_lite0` (offline)."),
+                   "Feature extractor: `resnet50` (the blog's, downloads weights), `efficientnet_lite0` (offline) "
+                   "or `clip-vit-b-32` (CLIP: also searches by words; downloads weights)."),
     "EMBED_BACKEND": ("backend", "auto",
                       "`auto` (torch on a GPU, ONNX Runtime on a CPU), `torch`, `onnx` or `onnx-int8`."),
     "MILVUS_URI": ("milvus_uri", "",
