@@ -52,6 +52,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "CHAT_MODEL": ("chat_model", "gpt-5.5",
                    "OpenAI chat model that calls the image generation tool in the comic conversation (notebook 05)."),
     "OUTPUT_DIR": ("output_dir", "outputs", "Where figures and generated comics are saved."),
+    "SHARED_COMICS_DIR": ("shared_comics_dir", "",
+                          "A folder of comics someone else generated (PNG + JSON sidecar), for example the "
+                          "teacher's copy of OUTPUT_DIR/comics: notebook 05 shows them without a key."),
 }
 _FOLDER_FIELDS = ("data_dir", "output_dir")  # relative defaults resolved against project_dir()
 
@@ -81,6 +84,7 @@ class Settings:
     image_model: str
     chat_model: str
     output_dir: Path
+    shared_comics_dir: str
 
     @property
     def dataset_dir(self) -> Path:
