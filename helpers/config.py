@@ -36,19 +36,25 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "DATASET_SOURCE": ("dataset_source", "",
                        "Offline setting: a local folder or .zip of the sample dataset, used instead of the network."),
     "MODEL_NAME": ("model_name", "resnet50",
-                   "Feature extractor: `resnet50` (the blog's, downloads weights) or `efficientnet_lite0` (offline)."),
+                   "Feature extractor: `resnet50` (the blog's, downloads weights), `efficientnet_lite0` (offline) "
+                   "or `clip-vit-b-32` (CLIP: also searches by words; downloads weights)."),
     "EMBED_BACKEND": ("backend", "auto",
                       "`auto` (torch on a GPU, ONNX Runtime on a CPU), `torch`, `onnx` or `onnx-int8`."),
     "MILVUS_URI": ("milvus_uri", "",
                    "Milvus server to use (`http://host:19530` or a Zilliz Cloud endpoint); "
                    "empty for a Milvus Lite file under the data folder."),
     "MILVUS_TOKEN": ("milvus_token", "", "Token for a Milvus server (`user:password`) or Zilliz Cloud (API key)."),
+    "MILVUS_LITE_PATH": ("milvus_lite_file", "",
+                         "The Milvus Lite file when MILVUS_URI is empty; empty: milvus.db in the data folder."),
     "COLLECTION_NAME": ("collection_name", "reverse_image_search", "Name of the Milvus collection."),
     "IMAGE_MODEL": ("image_model", "gpt-image-2",
                     "OpenAI image model for the comics (checked against your account's model list)."),
     "CHAT_MODEL": ("chat_model", "gpt-5.5",
                    "OpenAI chat model that calls the image generation tool in the comic conversation (notebook 05)."),
     "OUTPUT_DIR": ("output_dir", "outputs", "Where figures and generated comics are saved."),
+    "SHARED_COMICS_DIR": ("shared_comics_dir", "",
+                          "A folder of comics someone else generated (PNG + JSON sidecar), for example the "
+                          "teacher's copy of OUTPUT_DIR/comics: notebook 05 shows them without a key."),
 }
 _FOLDER_FIELDS = ("data_dir", "output_dir")  # relative defaults resolved against project_dir()
 
@@ -73,10 +79,12 @@ class Settings:
     backend: str
     milvus_uri: str
     milvus_token: str
+    milvus_lite_file: str
     collection_name: str
     image_model: str
     chat_model: str
     output_dir: Path
+    shared_comics_dir: str
 
     @property
     def dataset_dir(self) -> Path:
@@ -86,7 +94,8 @@ class Settings:
     @property
     def milvus_lite_path(self) -> Path:
         """The Milvus Lite database file used when `MILVUS_URI` is empty."""
-        return self.data_dir / "milvus.db"
+        return Path(self.milvus_lite_file).expanduser().resolve() if self.milvus_lite_file else \
+            self.data_dir / "milvus.db"
 
     @property
     def uses_milvus_lite(self) -> bool:
@@ -119,6 +128,27 @@ def load_settings(**overrides: str | Path) -> Settings:
         values[path_field] = Path(values[path_field]).expanduser().resolve()
     _check_milvus_uri(str(values["milvus_uri"]))
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def use_google_drive(folder: str = INSTALLED_PROJECT_DIR, mount_point: str = "/content/drive") -> Path:
+    """On Colab, keep the photos, caches, model exports and results on your Google Drive (every notebook's setup).
+
+    Mounts Drive (Colab asks you to allow it), then points TUTORIAL_DATA_DIR and OUTPUT_DIR at `MyDrive/<folder>`
+    for this kernel, so a new session finds the dataset and the cached vectors and skips the slow steps. The
+    Milvus Lite file stays on the runtime's own disk (MILVUS_LITE_PATH): Milvus Lite locks its file, which Drive's
+    network file system does not reliably support, and rebuilding it from the cached vectors takes seconds.
+    """
+    try:
+        from google.colab import drive  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise RuntimeError("use_google_drive() works on Colab only. Elsewhere, set TUTORIAL_DATA_DIR and OUTPUT_DIR "
+                           "(environment or .env) to the folders you want.") from err
+    drive.mount(mount_point)
+    root = Path(mount_point) / "MyDrive" / folder
+    os.environ["TUTORIAL_DATA_DIR"] = str(root / "data")
+    os.environ["OUTPUT_DIR"] = str(root / "outputs")
+    os.environ["MILVUS_LITE_PATH"] = str(Path.cwd() / folder / "milvus.db")  # the runtime's disk, not Drive
+    return root
 
 
 def _default(field_name: str, default: str) -> str:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers import config, embeddings, indexing, library, store
+from helpers import config, embeddings, indexing, library, store, tags
 
 DRY_RUN_PHOTOS = 16  # photos embedded to time the dry run's estimate
 
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(library.describe_scan(scan))
     if args.dry_run:
-        print(describe_estimate(scan, model_name, with_tags=not args.no_tags, sample=args.sample))
+        print(describe_estimate(scan, model_name, with_tags=_with_tags(model_name, args), sample=args.sample))
         return 0
     return _index(scan, collection_name, model_name, args)
 
@@ -67,7 +67,8 @@ def _index(scan: library.LibraryScan, collection_name: str, model_name: str, arg
         print(err, file=sys.stderr)
         return 1
     try:
-        result = indexing.index_library(client, collection_name, scan, model_name, with_tags=not args.no_tags,
+        result = indexing.index_library(client, collection_name, scan, model_name,
+                                        with_tags=_with_tags(model_name, args),
                                         location=args.location, recreate=args.recreate,
                                         batch_size=args.round_size)
     except KeyboardInterrupt:
@@ -86,6 +87,11 @@ def _index(scan: library.LibraryScan, collection_name: str, model_name: str, arg
     print(library.describe_not_used(result.scan))
     print(f"Every file not indexed, with its reason: {report}")
     return 0
+
+
+def _with_tags(model_name: str, args: argparse.Namespace) -> bool:
+    """Tags unless --no-tags, for a model with an ImageNet classifier (a CLIP model reads words itself)."""
+    return not args.no_tags and tags.has_classifier(model_name)
 
 
 def time_sample(scan: library.LibraryScan, model_name: str, with_tags: bool = True,

@@ -63,20 +63,24 @@ class LibraryIndex:
 
 
 def index_library(client: MilvusClient, collection_name: str, scan: library.LibraryScan,
-                  model_name: str | None = None, *, with_tags: bool = True, location: bool = False,
+                  model_name: str | None = None, *, with_tags: bool | None = None, location: bool = False,
                   recreate: bool = False, batch_size: int | None = None, progress: bool = True,
                   **embed_kwargs) -> LibraryIndex:
     """Index the photos of a scanned folder with their metadata and tags; safe to stop and re-run (notebook 06).
 
-    Photos that cannot be read are moved to the scan's skipped files, with the reason, so that
+    with_tags=None stores tags when the model has an ImageNet classifier (`tags.has_classifier`; a CLIP model
+    has none and searches by words itself). Photos that cannot be read are moved to the scan's skipped files,
+    with the reason, so that
     `library.write_skipped_report(result.scan)` lists every file that was not indexed. The vectors live in
     Milvus, so the embedding cache is not used (pass use_cache=True to fill it): tags need the features it
     does not keep, and rewriting a cache of 30,000 vectors every round would only cost time.
     """
     started = time.monotonic()
     embed_kwargs.setdefault("use_cache", False)
-    run = _IndexRun(client, collection_name, model_name or config.load_settings().model_name, root=scan.root,
-                    with_tags=with_tags, location=location, embed_kwargs=embed_kwargs)
+    model_name = model_name or config.load_settings().model_name
+    with_tags = tags.has_classifier(model_name) if with_tags is None else with_tags
+    run = _IndexRun(client, collection_name, model_name, root=scan.root, with_tags=with_tags,
+                    location=location, embed_kwargs=embed_kwargs)
     label_of = {store.path_key(path): "" for path in scan.image_paths}  # your own photos have no class label
     added, skipped = run.index(label_of, recreate, batch_size, progress)
     by_key = {store.path_key(path): path for path in scan.image_paths}

@@ -5,7 +5,8 @@ classifier head, which turns the pooled features into scores for 1,000 ImageNet 
 that layer (its weights, in numpy) to the features `embeddings.embed_images(..., keep_features=True)` returns,
 so the labels cost nothing but one small matrix product in the same pass as the vectors, for every backend
 (the ONNX export outputs the same pooled features). A photo gets the names of its likely classes
-("afghan hound", "afghan") and the coarse words of its group ("dog") as tags.
+("afghan hound", "afghan") and the coarse words of its group ("dog") as tags. A CLIP model has no such
+classifier (`has_classifier` is False): it searches by any words itself (`embeddings.embed_text`).
 
 Class names: the WordNet lemmas of the ImageNet-1k classes, as timm ships them (`timm.data.ImageNetInfo`).
 Coarse words: groups of ImageNet classes that share a WordNet ancestor, by class index (the standard order):
@@ -58,6 +59,11 @@ def _synset_indices() -> dict[str, int]:
 
     info = ImageNetInfo()
     return {info.index_to_label_name(i): i for i in range(info.num_classes())}
+
+
+def has_classifier(model_name: str | None = None) -> bool:
+    """True when the model has an ImageNet classifier to tag photos with (timm models; CLIP has none) (nb 06)."""
+    return models.MODELS[models.resolve_model_name(model_name)].library == "timm"
 
 
 @functools.lru_cache(maxsize=4)

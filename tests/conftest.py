@@ -1,14 +1,20 @@
-"""Fixtures shared by the test modules: isolated settings, the real dataset, generated images and datasets."""
+"""Fixtures shared by the test modules: isolated settings, the real dataset, generated images and datasets,
+fake OpenAI and embeddings, notebook runs in a real browser."""
 
 from __future__ import annotations
 
 import csv
+import os
+import re
+import shutil
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import fake_embeddings as fake_embedding_module
+import jupyter_browser
+import milvus_server
 import numpy as np
 import openai
 import pytest
@@ -188,3 +194,53 @@ def fake_zip(fake_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
         for path in sorted(fake_dataset.rglob("*")):
             archive.write(path, path.relative_to(fake_dataset))
     return zip_path
+@pytest.fixture(scope="session")
+def notebook_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The settings of a learner's kernel in the browser and server-notebook tests (jupyter_browser.notebook_settings).
+
+    Fresh data and output folders (their own Milvus Lite file), sharing the embedding cache of the usual data folder.
+    """
+    return jupyter_browser.notebook_settings(tmp_path_factory.mktemp("notebooks"), config.load_settings().data_dir)
+
+
+def browser_artifacts_dir() -> Path:
+    """Where failing browser tests leave screenshots: BROWSER_ARTIFACTS_DIR, or the data folder's browser-artifacts/."""
+    return Path(os.environ.get("BROWSER_ARTIFACTS_DIR") or config.load_settings().data_dir / "browser-artifacts")
+
+
+@pytest.fixture(scope="session")
+def browser_artifacts() -> Path:
+    """The folder for the screenshots of failing browser tests (see browser_artifacts_dir)."""
+    return browser_artifacts_dir()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, pytest.TestReport,
+                                                                                     pytest.TestReport]:
+    """When a test fails, keep a screenshot of each browser page it uses (fixtures named `page...`) as artefacts."""
+    report = yield
+    if report.failed:
+        for fixture, page in getattr(item, "funcargs", {}).items():
+            if fixture.startswith("page") and not page.is_closed():
+                name = re.sub(r"[^\w.-]+", "_", item.nodeid.split("/")[-1])
+                path = jupyter_browser.save_screenshot(page, browser_artifacts_dir() / f"{name}.png")
+                report.sections.append(("browser", f"screenshot of the page: {path}"))
+    return report
+
+
+@pytest.fixture(scope="session")
+def server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URI of a real Milvus server (tests/milvus_server.py), started once for the session, on loopback only.
+
+    Where it cannot start isolated, the tests that use it skip and say why; MILVUS_SERVER_TESTS=required (CI)
+    makes that a failure instead.
+    """
+    problem = milvus_server.isolation_problem()
+    if problem:
+        if os.environ.get("MILVUS_SERVER_TESTS") == "required":
+            pytest.fail(f"MILVUS_SERVER_TESTS=required, but the Milvus server cannot start: {problem}")
+        pytest.skip(problem)
+    data_dir = tmp_path_factory.mktemp("milvus-server")
+    with milvus_server.running_server(data_dir) as uri:
+        yield uri
+    shutil.rmtree(data_dir / "data", ignore_errors=True)  # ~300 MB (etcd, message queue); the logs stay

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,39 @@ def test_dotenv_in_the_working_folder_wins_over_the_project_folder(installed: Pa
     (installed / "milvus-comics" / ".env").write_text("COLLECTION_NAME=from_project_dotenv\n")
     (installed / ".env").write_text("COLLECTION_NAME=next_to_the_notebook\n")
     assert config.load_settings().collection_name == "next_to_the_notebook"
+
+
+def test_the_milvus_lite_file_can_live_elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TUTORIAL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("MILVUS_URI", raising=False)
+    monkeypatch.delenv("MILVUS_LITE_PATH", raising=False)
+    assert config.load_settings().milvus_lite_path == tmp_path / "data" / "milvus.db"
+    monkeypatch.setenv("MILVUS_LITE_PATH", str(tmp_path / "local" / "lite.db"))
+    settings = config.load_settings()
+    assert settings.milvus_lite_path == tmp_path / "local" / "lite.db"
+    assert settings.resolved_milvus_uri == str(tmp_path / "local" / "lite.db")
+
+
+def test_use_google_drive_mounts_drive_and_keeps_the_database_local(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    mounted: list[str] = []
+    drive = types.SimpleNamespace(mount=mounted.append)  # what google.colab.drive offers
+    colab = types.ModuleType("google.colab")
+    colab.drive = drive
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.chdir(tmp_path)
+    for name in ("TUTORIAL_DATA_DIR", "OUTPUT_DIR", "MILVUS_LITE_PATH"):
+        monkeypatch.setenv(name, "recorded")  # so that monkeypatch restores it (or removes it) after the test,
+        monkeypatch.delenv(name)  # whatever the helper sets: delenv alone records nothing for an unset name
+    root = config.use_google_drive(mount_point=str(tmp_path / "drive"))
+    assert mounted == [str(tmp_path / "drive")] and root == tmp_path / "drive" / "MyDrive" / "milvus-comics"
+    settings = config.load_settings()
+    assert settings.data_dir == root / "data" and settings.output_dir == root / "outputs"
+    assert settings.milvus_lite_path == tmp_path / "milvus-comics" / "milvus.db"  # not on Drive
+
+
+def test_use_google_drive_outside_colab_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "google.colab", None)  # importing it fails, as outside Colab
+    with pytest.raises(RuntimeError, match="TUTORIAL_DATA_DIR"):
+        config.use_google_drive()

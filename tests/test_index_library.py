@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support import OFFLINE_MODEL, write_photo
 
-from helpers import config, data, indexing, library, store
+from helpers import config, data, indexing, library, models, store, tags
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -82,6 +82,23 @@ def test_index_library_accounts_for_every_file_and_stores_tags(settings: config.
         assert located.added == 3
         beach = store.get_rows(client, "located", [tmp_path / "photos/2024/beach.jpg"], ["latitude", "tags"])
         assert beach[str(tmp_path / "photos/2024/beach.jpg")]["latitude"] == pytest.approx(47.5)
+    finally:
+        store.release_database(client)
+
+
+def test_a_clip_model_indexes_without_tags(settings: config.Settings, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLIP has no ImageNet classifier: no tags (it searches by words itself), everything else the same."""
+    monkeypatch.setitem(models.MODELS, "clip-random", models.ModelSpec("ViT-B-32", "random", "open_clip"))
+    assert not tags.has_classifier("clip-random") and tags.has_classifier(OFFLINE_MODEL)
+    scan = library.scan_folder(_own_folder(tmp_path / "photos"))
+    client = store.connect()
+    try:
+        result = indexing.index_library(client, "clip", scan, "clip-random", progress=False)
+        assert result.added == 3 and result.scan.summary()["skipped"] == 1
+        rows = store.get_rows(client, "clip", scan.image_paths, ["tags", "year"])
+        assert all(list(row["tags"]) == [] for row in rows.values())
+        assert sorted(row["year"] for row in rows.values()) == [2023, 2024, 2024]
     finally:
         store.release_database(client)
 

@@ -7,13 +7,10 @@ MILVUS_SERVER_TESTS=required (for example in CI) to make that a failure instead.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import milvus_server
 import numpy as np
 import photo_field_checks as checks
 import pytest
@@ -23,20 +20,6 @@ from helpers import config, indexing, store
 
 pytestmark = pytest.mark.server
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-
-
-@pytest.fixture(scope="module")
-def server_uri(tmp_path_factory: pytest.TempPathFactory):
-    """The URI of a Milvus server started for this module and stopped after it."""
-    problem = milvus_server.isolation_problem()
-    if problem:
-        if os.environ.get("MILVUS_SERVER_TESTS") == "required":
-            pytest.fail(f"MILVUS_SERVER_TESTS=required, but the Milvus server cannot start: {problem}")
-        pytest.skip(problem)
-    data_dir = tmp_path_factory.mktemp("milvus-server")
-    with milvus_server.running_server(data_dir) as uri:
-        yield uri
-    shutil.rmtree(data_dir / "data", ignore_errors=True)  # ~300 MB (etcd, message queue); the logs stay
 
 
 @pytest.fixture
