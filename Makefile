@@ -44,25 +44,27 @@ run: data
 	$(BIN)/python tools/serve_lab.py -- --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) --notebook-dir=notebooks $(ALLOW_ROOT)
 
 lint: install-test
-	$(BIN)/ruff check helpers tests benchmarks tools notebooks
+	$(BIN)/ruff check helpers tests benchmarks tools notebooks solutions
 
-# Unit tests (tests/), then nbval runs every notebook top to bottom on the real sample dataset.
+# Unit tests (tests/), then nbval runs every notebook top to bottom on the real sample dataset, then the
+# solutions (solutions/), which reuse the dataset, caches and collection the notebooks left in TEST_DATA_DIR.
 # OPENAI_API_KEY and the Milvus settings are set empty (not just unset: a .env file would refill them),
 # so that the test suite never spends a real key nor writes to your own Milvus.
 test: lint
 	env -u OPENAI_BASE_URL OPENAI_API_KEY= MILVUS_URI= MILVUS_TOKEN= \
 	    MODEL_NAME=$(TEST_MODEL_NAME) TUTORIAL_DATA_DIR=$(TEST_DATA_DIR) OUTPUT_DIR=$(TEST_DATA_DIR)/outputs \
-	    $(BIN)/pytest tests notebooks --nbval-lax --nbval-current-env \
+	    $(BIN)/pytest tests notebooks solutions --nbval-lax --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 benchmarks: install-test
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
-# Rewrite the Colab badges and setup cells from helpers/config.py (REPO_URL, REPO_REF), then strip outputs and
-# execution counts, except the small text outputs of `# NBVAL_CHECK_OUTPUT` cells.
+# Rewrite the Colab badges and setup cells from helpers/config.py (REPO_URL, REPO_REF) and the exercises quoted
+# in the solutions, then strip outputs and execution counts, except the small text outputs of
+# `# NBVAL_CHECK_OUTPUT` cells.
 clean-notebooks: install
 	$(BIN)/python tools/sync_notebook_headers.py
-	$(BIN)/python tools/clean_notebooks.py notebooks/*.ipynb
+	$(BIN)/python tools/clean_notebooks.py notebooks/*.ipynb solutions/*.ipynb
 
 clean:
 	rm -rf $(VENV) $(TEST_DATA_DIR)

@@ -13,6 +13,7 @@ change them. Needs the sample dataset (DATASET_SOURCE or a download).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import time
@@ -73,7 +74,7 @@ def _register_model(model_name: str, random_weights: bool) -> str:
     if not random_weights:
         return model_name
     random_name = f"{model_name}_random"
-    models.MODELS[random_name] = models.ModelSpec(models.MODELS[model_name].timm_name, "random")
+    models.MODELS[random_name] = dataclasses.replace(models.MODELS[model_name], weights="random")
     return random_name
 
 

@@ -179,18 +179,21 @@ def _model_spec(model_name: str):  # -> models.ModelSpec, or None for an unknown
 
 
 def hub_repo_id(model_name: str) -> str:
-    """The Hugging Face repository timm loads the model's pretrained weights from ('timm/resnet50.a1_in1k')."""
-    import timm
+    """The Hugging Face repository the model's pretrained weights come from ('timm/resnet50.a1_in1k')."""
+    from helpers import models
 
-    return timm.models.get_pretrained_cfg(_model_spec(model_name).timm_name).hf_hub_id
+    return models.hub_files(model_name)[0]
 
 
 def cached_weights(model_name: str) -> Path | None:
     """The model's pretrained weights file in this machine's Hugging Face cache, or None; never downloads."""
     from huggingface_hub import constants, try_to_load_from_cache
 
-    for filename in ("model.safetensors", "pytorch_model.bin"):
-        found = try_to_load_from_cache(hub_repo_id(model_name), filename, cache_dir=constants.HF_HUB_CACHE)
+    from helpers import models
+
+    repo_id, filenames = models.hub_files(model_name)
+    for filename in filenames:
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=constants.HF_HUB_CACHE)
         if isinstance(found, str):
             return Path(found)
     return None
@@ -207,7 +210,7 @@ def check_model(settings: config.Settings) -> CheckResult:
         return _load_local_model(model_name)
     weights = cached_weights(model_name)
     if weights is None:
-        return CheckResult("model", False, f"{model_name}: its pretrained weights (about 100 MB) are not downloaded",
+        return CheckResult("model", False, f"{model_name}: its pretrained weights are not downloaded",
                            f"{offline}, or fetch them first with network: `python -c \"from helpers import "
                            f"models; models.load_model('{model_name}')\"`.")
     from safetensors import SafetensorError, safe_open

@@ -4,6 +4,7 @@ The steps: pick reference photos among the search hits (`choose_references`), wr
 (`build_prompt`), see exactly what would be sent and roughly what it costs (`plan_comic`,
 `describe_request`), then pay for one call (`generate_comic`) and refine the result in turns
 (`plan_refinement`). Each result is a PNG with a JSON sidecar, written atomically under OUTPUT_DIR/comics.
+`load_results` reads back the comics of a folder, such as a teacher's shared with a room without a key.
 
 How the client retries, explains failures and checks the model lives in `openai_api`; prices and
 shutdown dates, which go stale on OpenAI's schedule, live in `openai_models`. The same comic as a
@@ -288,3 +289,66 @@ def load_result(image_path: Path | str) -> ComicResult:
     """A saved result from its PNG path, with the record of its sidecar (notebook 05)."""
     image_path = Path(image_path)
     return ComicResult(image_path, json.loads(image_path.with_suffix(".json").read_text()))
+
+
+@dataclass(frozen=True)
+class SavedComics:
+    """The comics found in a folder, newest first, and every other file in it with the reason it was skipped."""
+
+    results: list[ComicResult]
+    skipped: list[tuple[Path, str]]
+
+
+def load_results(folder: Path | str) -> SavedComics:
+    """Every comic saved in `folder` (PNG + JSON sidecar), newest first; other files skipped with why (notebook 05).
+
+    For a room with one key: the teacher copies OUTPUT_DIR/comics to a shared folder (SHARED_COMICS_DIR) and
+    learners without a key look at the results. Only the files directly in `folder` are read.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"No folder at {folder}: give the folder that holds the comics "
+                                "(PNG files with their JSON sidecars), for example a copy of OUTPUT_DIR/comics.")
+    entries = sorted(folder.iterdir())
+    pngs = {p.stem for p in entries if p.is_file() and p.suffix.lower() == ".png"}
+    results, skipped = [], []
+    for path in entries:
+        if path.is_file() and path.suffix.lower() == ".png":
+            result, reason = _read_saved(path)
+            results += [result] if result else []
+            skipped += [(path, reason)] if reason else []
+        elif path.is_file() and path.suffix.lower() == ".json":
+            if path.stem not in pngs:
+                skipped.append((path, f"a sidecar without its image ({path.stem}.png): copy both files"))
+        else:
+            skipped.append((path, "not a comic: only PNG files with their JSON sidecars are read"
+                            + (" (sub-folders are not searched)" if path.is_dir() else "")))
+    return SavedComics(sorted(results, key=_created_at, reverse=True), skipped)
+
+
+def _read_saved(image_path: Path) -> tuple[ComicResult | None, str]:
+    """One saved comic, or None and why it cannot be shown."""
+    sidecar = image_path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None, f"no JSON sidecar ({sidecar.name}): copy the PNG together with its sidecar"
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        return None, f"its sidecar {sidecar.name} is damaged ({type(err).__name__}: {err})"
+    if not isinstance(record, dict) or not {"prompt", "model"} <= set(record):
+        return None, f"its sidecar {sidecar.name} is not a comic's record (it has no prompt and model)"
+    try:
+        with Image.open(image_path) as image:
+            image.verify()
+    except (OSError, SyntaxError, UnidentifiedImageError) as err:
+        return None, f"the image cannot be read ({type(err).__name__}: {err})"
+    return ComicResult(image_path, record), ""
+
+
+def _created_at(result: ComicResult) -> datetime:
+    """When a result was made: its sidecar's `created_at`, else the PNG's modification time."""
+    try:
+        created = datetime.fromisoformat(str(result.record["created_at"]))
+    except (KeyError, ValueError):
+        created = datetime.fromtimestamp(result.image_path.stat().st_mtime, timezone.utc)
+    return created if created.tzinfo else created.replace(tzinfo=timezone.utc)

@@ -36,7 +36,8 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "DATASET_SOURCE": ("dataset_source", "",
                        "Offline setting: a local folder or .zip of the sample dataset, used instead of the network."),
     "MODEL_NAME": ("model_name", "resnet50",
-                   "Feature extractor: `resnet50` (the blog's, downloads weights) or `efficientnet_lite0` (offline)."),
+                   "Feature extractor: `resnet50` (the blog's, downloads weights), `efficientnet_lite0` (offline) "
+                   "or `clip-vit-b-32` (CLIP: also searches by words; downloads weights)."),
     "EMBED_BACKEND": ("backend", "auto",
                       "`auto` (torch on a GPU, ONNX Runtime on a CPU), `torch`, `onnx` or `onnx-int8`."),
     "MILVUS_URI": ("milvus_uri", "",
@@ -51,6 +52,9 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "CHAT_MODEL": ("chat_model", "gpt-5.5",
                    "OpenAI chat model that calls the image generation tool in the comic conversation (notebook 05)."),
     "OUTPUT_DIR": ("output_dir", "outputs", "Where figures and generated comics are saved."),
+    "SHARED_COMICS_DIR": ("shared_comics_dir", "",
+                          "A folder of comics someone else generated (PNG + JSON sidecar), for example the "
+                          "teacher's copy of OUTPUT_DIR/comics: notebook 05 shows them without a key."),
 }
 _FOLDER_FIELDS = ("data_dir", "output_dir")  # relative defaults resolved against project_dir()
 
@@ -80,6 +84,7 @@ class Settings:
     image_model: str
     chat_model: str
     output_dir: Path
+    shared_comics_dir: str
 
     @property
     def dataset_dir(self) -> Path:

@@ -4,6 +4,9 @@
 in batches. On a CPU, one thread per core decodes a batch and runs the model on it (ONNX Runtime by default:
 about twice as fast as torch there); on a GPU, DataLoader processes decode while the GPU runs the model with
 mixed precision. Unreadable files are skipped and reported. Vectors of unchanged files come from the `cache`.
+
+With a CLIP model, `embed_text` puts words into the same space as the photos (search by words, notebook 04),
+and `mix_queries` blends a photo and words into one query.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import copy
 import functools
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -106,6 +110,65 @@ def _device_model(model_name: str, spec: models.ModelSpec, device_type: str) -> 
     `spec` is part of the cache key: a model replaced under the same name is copied anew.
     """
     return copy.deepcopy(models.load_model(model_name)).to(device_type, memory_format=torch.channels_last)
+
+
+# ---- words: text queries in the photos' space (a CLIP model) -----------------------------------------------
+
+class QueryTruncatedWarning(UserWarning):
+    """A text query was longer than the text tower reads (77 tokens for CLIP): only its start was used."""
+
+
+def can_embed_text(model_name: str | None = None) -> bool:
+    """True when the model (default: MODEL_NAME) can embed words: a CLIP model (notebook 04)."""
+    return models.has_text_tower(model_name)
+
+
+def embed_text(texts: str | Sequence[str], model_name: str | None = None) -> np.ndarray:
+    """Unit vectors for text queries, in the same space as the model's photo vectors (notebook 04).
+
+    One text gives one vector (1-D), several give one row each (2-D), as `store.search_similar` takes them.
+    An empty text raises ValueError; a text longer than CLIP reads (77 tokens, about 50-60 words) is cut
+    to its start, with a QueryTruncatedWarning that says so. A model without a text tower (resnet50,
+    efficientnet_lite0) raises models.NoTextTowerError, which says how to switch to CLIP.
+    """
+    queries = [texts] if isinstance(texts, str) else list(texts)
+    if not queries or any(not isinstance(q, str) or not q.strip() for q in queries):
+        raise ValueError(f"Cannot search for {texts!r}: give words that describe the photo you want, "
+                         'for example "a dog running on a beach".')
+    model_name = models.resolve_model_name(model_name)
+    features, needed = models.encode_text(queries, model_name)
+    limit = models.text_context_length(model_name)
+    for query, n_tokens in zip(queries, needed):
+        if n_tokens > limit:
+            warnings.warn(QueryTruncatedWarning(
+                f"The query {_shorten(query)!r} is {n_tokens} tokens long, but {model_name} reads only "
+                f"{limit}: the words after about the first {limit - 2} tokens were left out. Put what matters "
+                "first, or shorten the query."), stacklevel=2)
+    vectors = normalize(features)
+    return vectors[0] if isinstance(texts, str) else vectors
+
+
+def _shorten(text: str, length: int = 60) -> str:
+    return text if len(text) <= length else text[:length - 3] + "..."
+
+
+def mix_queries(image_embedding: np.ndarray, text_embedding: np.ndarray,
+                text_weight: float = 0.5) -> np.ndarray:
+    """One query from a photo and words: their weighted sum, at unit length (notebook 04).
+
+    text_weight 0 is the photo alone, 1 the words alone; both vectors must come from the same CLIP model.
+    """
+    image_embedding, text_embedding = normalize(image_embedding), normalize(text_embedding)
+    if image_embedding.shape != text_embedding.shape:
+        raise ValueError(f"The photo's vector {image_embedding.shape} and the words' {text_embedding.shape} "
+                         "differ: embed both with the same CLIP model.")
+    if not 0 <= text_weight <= 1:
+        raise ValueError(f"text_weight must be between 0 (the photo alone) and 1 (the words alone), "
+                         f"not {text_weight}.")
+    mixed = (1 - text_weight) * image_embedding + text_weight * text_embedding
+    if np.any(np.linalg.norm(mixed, axis=-1) < 1e-6):
+        raise ValueError("The photo and the words cancel out at this weight: change text_weight.")
+    return normalize(mixed)
 
 
 # ---- the batched pipeline ---------------------------------------------------------------------------------------

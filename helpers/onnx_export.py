@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from timm.data import resolve_data_config
 
 from helpers import config, data, files, models
 
@@ -45,7 +44,7 @@ def export_onnx(model_name: str | None = None, models_dir: Path | None = None) -
 def _export(model_name: str, path: Path) -> None:
     """torch.onnx.export of the feature model, written atomically."""
     model = models.load_model(model_name)
-    example = torch.zeros(2, *resolve_data_config({}, model=model)["input_size"])
+    example = torch.zeros(2, *models.input_size(model_name))
     batch = torch.export.Dim("batch", min=1, max=4096)
     try:
         with files.atomic_path(path) as tmp, contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():

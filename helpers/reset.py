@@ -33,7 +33,7 @@ def protected_paths(settings: config.Settings, targets: list[Path]) -> list[Path
     if settings.dataset_source:
         protected.append(Path(settings.dataset_source).expanduser().resolve())
     for target in targets:
-        if target.is_dir():
+        if target.is_dir() and target != settings.milvus_lite_path:  # Milvus Lite keeps its own manifest.json
             protected += [marker.parent for marker in target.rglob(BUNDLE_MARKER)]
     return protected
 

@@ -297,14 +297,18 @@ def count_images(client: MilvusClient, collection_name: str) -> int:
 
 
 def search_similar(client: MilvusClient, collection_name: str, query_embeddings: np.ndarray, top_k: int = 10,
-                   filter: str | None = None) -> list[Hit] | list[list[Hit]]:
+                   filter: str | None = None, *, model_name: str | None = None) -> list[Hit] | list[list[Hit]]:
     """The `top_k` most similar stored images, best first: a list of Hit per query (notebook 03).
 
     One query vector (1-D) gives list[Hit]; several (2-D) give one list per query.
     `filter` is a Milvus expression on the stored fields, for example `label == "Afghan_hound"`.
+    `model_name`, the model that made the query vectors (say it for words: notebook 04), is checked against
+    the model that made the stored vectors (SchemaMismatchError when they differ).
     """
     _check_open(client)
     queries = np.asarray(query_embeddings, dtype=np.float32)
+    if model_name is not None:
+        _check_query_model(client, collection_name, model_name)
     _check_query_dim(client, collection_name, queries.shape[-1])
     _ensure_loaded(client, collection_name)
     ef = max(FILTERED_SEARCH_EF if filter else SEARCH_EF, top_k)
@@ -335,6 +339,21 @@ def _check_query_dim(client: MilvusClient, collection_name: str, dim: int) -> No
             f"The query vectors have {dim} dimensions but collection {collection_name!r} holds {stored_dim}-d "
             "vectors: embed the query with the model that filled the collection (MODEL_NAME), or re-index "
             "with recreate=True.")
+
+
+def _check_query_model(client: MilvusClient, collection_name: str, model_name: str) -> None:
+    """Raise SchemaMismatchError when the stored vectors come from another model than the query's."""
+    _describe_fields(client, collection_name)  # StoreError for a collection that does not exist
+    _ensure_loaded(client, collection_name)
+    rows = client.query(collection_name, filter="", output_fields=["model_name"], limit=1,
+                        consistency_level=_SEARCH_CONSISTENCY)  # one row tells: a collection holds one model
+    stored_model = rows[0]["model_name"] if rows else model_name  # an empty collection fits any model
+    if stored_model != model_name:
+        raise SchemaMismatchError(
+            f"Collection {collection_name!r} holds vectors made by {stored_model}, but the query was embedded "
+            f"with {model_name}: vectors of two models cannot be compared. Embed the query with {stored_model}, "
+            f"or index the photos with {model_name} (MODEL_NAME={model_name}, then indexing.index_images with "
+            "recreate=True or another COLLECTION_NAME).")
 
 
 def _ensure_loaded(client: MilvusClient, collection_name: str) -> None:

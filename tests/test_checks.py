@@ -222,6 +222,20 @@ def test_resnet50_with_cached_weights_passes_and_damaged_ones_fail(
     assert not result.ok and "damaged" in result.detail
 
 
+def test_clip_is_checked_in_its_own_hub_repository(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_hub_cache: Path) -> None:
+    settings = _settings(monkeypatch, tmp_path, MODEL_NAME="clip-vit-b-32")
+    result = checks.check_model(settings)
+    assert not result.ok and "not downloaded" in result.detail and "MODEL_NAME=efficientnet_lite0" in result.fix
+    repo = empty_hub_cache / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    weights = repo / "snapshots" / "abc123" / "open_clip_pytorch_model.bin"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"weights")
+    assert checks.cached_weights("clip-vit-b-32") == weights and checks.check_model(settings).ok
+
+
 def test_the_offline_model_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = checks.check_model(_settings(monkeypatch, tmp_path, MODEL_NAME="efficientnet_lite0"))
     assert result.ok and "1280-d" in result.detail

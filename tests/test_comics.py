@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,6 +160,79 @@ def test_results_go_under_the_output_folder_by_default(tmp_settings: config.Sett
     assert result.image_path.parent == tmp_settings.output_dir / "comics"
     assert comics.load_result(result.image_path).record["image_file"] == result.image_path.name
 
+
+
+# --- a folder of saved comics (a teacher's, shared with the room) -------------------------------------------
+
+
+def _saved(folder: Path, stem: str, created_at: str | None, **record: object) -> Path:
+    """A PNG + sidecar pair as save_result writes it, with a chosen name and creation time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.png").write_bytes(_png_bytes())
+    record = {"prompt": f"prompt of {stem}", "model": "gpt-image-test", "image_file": f"{stem}.png", **record}
+    if created_at is not None:
+        record["created_at"] = created_at
+    (folder / f"{stem}.json").write_text(json.dumps(record))
+    return folder / f"{stem}.png"
+
+
+def test_saved_comics_are_listed_newest_first(tmp_path: Path) -> None:
+    shared = tmp_path / "teacher"
+    _saved(shared, "a-oldest", "2026-03-01T09:00:00+00:00")
+    _saved(shared, "b-newest", "2026-03-01T11:30:00+00:00")
+    _saved(shared, "c-middle", "2026-03-01T12:00:00+02:00")  # 10:00 UTC: time zones are compared as times
+    saved = comics.load_results(shared)
+    assert [r.image_path.stem for r in saved.results] == ["b-newest", "c-middle", "a-oldest"]
+    assert saved.skipped == []
+    assert saved.results[0].prompt == "prompt of b-newest" and saved.results[0].input_paths == []
+
+
+def test_results_saved_here_are_found_again(tmp_path: Path) -> None:
+    first = comics.save_result(_png_bytes(), {"prompt": "p1", "model": "m", "created_at": "2026-01-01T00:00:00+00:00"},
+                               tmp_path)
+    second = comics.save_result(_png_bytes(), {"prompt": "p2", "model": "m", "created_at": "2026-01-02T00:00:00+00:00"},
+                                tmp_path)
+    assert [r.image_path for r in comics.load_results(tmp_path).results] == [second.image_path, first.image_path]
+
+
+def test_a_sidecar_without_a_time_falls_back_to_the_file_time(tmp_path: Path) -> None:
+    older = _saved(tmp_path, "z-no-time", None)
+    os.utime(older, (1_000_000_000, 1_000_000_000))  # 2001
+    _saved(tmp_path, "a-dated", "2026-03-01T09:00:00+00:00")
+    assert [r.image_path.stem for r in comics.load_results(tmp_path).results] == ["a-dated", "z-no-time"]
+
+
+def test_what_cannot_be_shown_is_skipped_with_a_reason(tmp_path: Path) -> None:
+    good = _saved(tmp_path, "good", "2026-03-01T09:00:00+00:00")
+    lonely = _saved(tmp_path, "lonely", "2026-03-01T09:00:00+00:00")
+    lonely.with_suffix(".json").unlink()  # the PNG was copied without its sidecar
+    damaged = _saved(tmp_path, "damaged", "2026-03-01T09:00:00+00:00")
+    damaged.with_suffix(".json").write_text('{"prompt": "cut sho')  # a copy that stopped half way
+    foreign = _saved(tmp_path, "foreign", None)
+    foreign.with_suffix(".json").write_text('["not", "a", "record"]')
+    broken = _saved(tmp_path, "broken", "2026-03-01T09:00:00+00:00")
+    broken.write_bytes(b"\x89PNG not really")
+    orphan = _saved(tmp_path, "orphan", "2026-03-01T09:00:00+00:00")
+    orphan.unlink()  # a sidecar whose image is missing
+    (tmp_path / "notes.txt").write_text("bring biscuits")
+    (tmp_path / "older").mkdir()
+
+    saved = comics.load_results(tmp_path)
+    assert [r.image_path for r in saved.results] == [good]
+    reasons = {path.name: reason for path, reason in saved.skipped}
+    assert set(reasons) == {"lonely.png", "damaged.png", "foreign.png", "broken.png", "orphan.json",
+                            "notes.txt", "older"}
+    assert "no JSON sidecar (lonely.json)" in reasons["lonely.png"]
+    assert "damaged.json is damaged (JSONDecodeError" in reasons["damaged.png"]
+    assert "not a comic's record" in reasons["foreign.png"]
+    assert "image cannot be read" in reasons["broken.png"]
+    assert "without its image (orphan.png)" in reasons["orphan.json"]
+    assert "not a comic" in reasons["notes.txt"] and "sub-folders" in reasons["older"]
+
+
+def test_a_missing_shared_folder_says_what_to_give(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="OUTPUT_DIR/comics"):
+        comics.load_results(tmp_path / "not-copied-yet")
 
 def _png_bytes() -> bytes:
     buffer = io.BytesIO()

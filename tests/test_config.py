@@ -188,7 +188,8 @@ def test_use_google_drive_mounts_drive_and_keeps_the_database_local(monkeypatch:
     monkeypatch.setitem(sys.modules, "google.colab", colab)
     monkeypatch.chdir(tmp_path)
     for name in ("TUTORIAL_DATA_DIR", "OUTPUT_DIR", "MILVUS_LITE_PATH"):
-        monkeypatch.delenv(name, raising=False)  # restored after the test, whatever the helper sets
+        monkeypatch.setenv(name, "recorded")  # so that monkeypatch restores it (or removes it) after the test,
+        monkeypatch.delenv(name)  # whatever the helper sets: delenv alone records nothing for an unset name
     root = config.use_google_drive(mount_point=str(tmp_path / "drive"))
     assert mounted == [str(tmp_path / "drive")] and root == tmp_path / "drive" / "MyDrive" / "milvus-comics"
     settings = config.load_settings()

@@ -48,6 +48,18 @@ def test_reset_removes_the_computed_state_and_keeps_dataset_and_bundle(tmp_setti
     assert reset.reset_learner_state(tmp_settings) == []  # a second reset has nothing left to do
 
 
+def test_a_database_with_collections_is_removed(tmp_settings: config.Settings) -> None:
+    client = store.connect(str(tmp_settings.milvus_lite_path))
+    try:  # Milvus Lite writes a manifest.json per collection: not an offline bundle's
+        client.create_collection("photos", dimension=4)
+        client.insert("photos", [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}])
+    finally:
+        store.release_database(client)
+    assert list(tmp_settings.milvus_lite_path.rglob(reset.BUNDLE_MARKER)), "Milvus Lite's layout changed"
+    assert reset.reset_learner_state(tmp_settings) == [tmp_settings.milvus_lite_path]
+    assert not tmp_settings.milvus_lite_path.exists()
+
+
 def test_dry_run_lists_and_removes_nothing(tmp_settings: config.Settings) -> None:
     paths = _learner_state(tmp_settings)
     would = reset.reset_learner_state(tmp_settings, dry_run=True)
