@@ -37,8 +37,11 @@ data: install
 # JupyterLab refuses to start as root (containers, some cloud machines) unless told it is fine.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# JupyterLab, with the Milvus Lite database served to every notebook (tools/serve_lab.py): `milvus-lite server` on
+# 127.0.0.1 starts before JupyterLab, every kernel gets MILVUS_URI, and it stops with JupyterLab. So several
+# notebooks can be open at once; with MILVUS_URI set (your own server) nothing is served.
 run: data
-	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) --notebook-dir=notebooks $(ALLOW_ROOT)
+	$(BIN)/python tools/serve_lab.py -- --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) --notebook-dir=notebooks $(ALLOW_ROOT)
 
 lint: install-test
 	$(BIN)/ruff check helpers tests benchmarks tools notebooks solutions

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import math
 import re
 import shutil
+import sys
 import tempfile
 import urllib.error
 import urllib.request
 import warnings
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from helpers import config
+from helpers import config, files
 
 DATASET_URLS = (
     "https://github.com/milvus-io/pymilvus-assets/releases/download/imagedata/reverse_image_search.zip",
@@ -307,29 +311,56 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def save_upload(name: str, content: bytes, folder: Path | None = None) -> Path:
-    """Write uploaded image bytes to a file (a fresh temporary folder by default) and return its path (notebook 04).
+def on_colab() -> bool:
+    """True inside Google Colab, whose upload widget cannot take photos of 1 MB or more (ipywidgets issue 3452)."""
+    return "google.colab" in sys.modules
 
-    Raises ImageLoadError (and deletes the file) when the bytes are not a readable image.
+
+def uploads_dir(settings: config.Settings | None = None) -> Path:
+    """Where uploaded photos are kept: `uploads/` in the data folder (on Colab, in the Files pane) (notebook 04)."""
+    return (settings or config.load_settings()).data_dir / "uploads"
+
+
+def uploaded_files(value: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[tuple[str, bytes]]:
+    """(name, content) of each file in an ipywidgets FileUpload's `value`, from ipywidgets 7 or 8 (notebook 04).
+
+    ipywidgets 7 (Colab) gives a dict {name: {"metadata": {...}, "content": bytes}}; 8 gives a tuple of dicts
+    with "name" and "content" (a memoryview), among others.
     """
-    folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="upload-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name) or "photo"
+    if isinstance(value, Mapping):
+        return [(str(name), bytes(item["content"])) for name, item in value.items()]
+    return [(str(item["name"]), bytes(item["content"])) for item in value]
+
+
+def save_upload(name: str, content: bytes, folder: Path | None = None) -> Path:
+    """Keep uploaded image bytes as a file in `folder` (default: `uploads_dir()`) and return its path (notebook 04).
+
+    The name is made safe for any file system; a different photo with the same name gets `-2`, `-3`... added.
+    Raises ImageLoadError (and keeps nothing) when the bytes are not a readable image.
+    """
+    content = bytes(content)
+    folder = Path(folder) if folder else uploads_dir()
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name).lstrip(".") or "photo"
     path = folder / safe_name
-    path.write_bytes(bytes(content))
-    try:
-        load_image(path)
-    except ImageLoadError:
-        path.unlink()
-        raise
+    for number in itertools.count(2):
+        if not path.exists() or path.read_bytes() == content:
+            break
+        path = folder / f"{Path(safe_name).stem}-{number}{Path(safe_name).suffix}"
+    with files.atomic_path(path) as tmp:
+        tmp.write_bytes(content)
+        load_image(tmp)  # not an image: ImageLoadError, and the temporary file is removed
     return path
 
 
 def upload_with_colab(folder: Path | None = None) -> list[Path]:
-    """Colab's own upload dialog, for when the upload widget does not work; returns the saved paths (notebook 04)."""
+    """Colab's own upload dialog, which takes large photos; the saved paths ([] if none was chosen) (notebook 04).
+
+    It waits until you choose files (or cancel), so call it from a cell, not from a widget's callback.
+    """
     try:
-        from google.colab import files  # type: ignore[import-not-found]
+        from google.colab import files as colab_files  # type: ignore[import-not-found]
     except ImportError as err:
         raise RuntimeError("google.colab is only available on Colab: use the upload button of the "
                            "widget, or set MY_PHOTO to a path on this machine.") from err
-    return [save_upload(name, content, folder) for name, content in files.upload().items()]
+    chosen = colab_files.upload() or {}
+    return [save_upload(name, content, folder) for name, content in chosen.items()]

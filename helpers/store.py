@@ -21,9 +21,11 @@ import logging
 import os
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
@@ -50,17 +52,43 @@ NO_LOCATION = -999.0  # latitude and longitude of a photo without GPS (Milvus 2.
 METRIC_TYPE = "COSINE"  # score = cosine similarity, 1.0 for the same direction
 INDEX_PARAMS = {"index_type": "AUTOINDEX", "metric_type": METRIC_TYPE}  # HNSW on Milvus Lite and a server
 SEARCH_EF = 64  # HNSW search breadth (at least top_k): larger finds more true neighbours, a little slower
+# With a filter, HNSW walks its graph past the rows that do not match, and a narrow breadth runs out before it has
+# top_k matches: on Milvus Lite, single-class searches of the 1,000 sample photos returned fewer than k hits half of
+# the time with ef 64, never with 1024. A breadth above the number of matching rows lets the walk reach them all.
+FILTERED_SEARCH_EF = 4096
 DEFAULT_BATCH_SIZE = 500  # rows per insert call (about 3x faster than one per call on Milvus Lite, dim 2048)
 QUERY_CHUNK = 256  # paths per `path in [...]` query when looking for images already stored
 QUERY_LIMIT = 16384  # the most rows one Milvus query returns
 _SEARCH_CONSISTENCY = "Session"  # a client always sees its own inserts, without Strong's ~200 ms wait
 _EXACT_CONSISTENCY = "Strong"  # counts and "already stored?" checks see every finished insert
-_LITE_PATHS: weakref.WeakKeyDictionary[MilvusClient, Path] = weakref.WeakKeyDictionary()
+# pymilvus pings an idle connection every 10 s, but the gRPC server inside Milvus Lite (in this process, or served by
+# `milvus-lite server`) keeps gRPC's default policy, at most one ping per 5 minutes without calls: after a few pings
+# it hangs up, and the gRPC core prints "GOAWAY ... too_many_pings" to the kernel's stderr about 2 minutes into any
+# pause. On the loopback interface there is no dead connection to detect, so the client does not ping there at all.
+_LOOPBACK_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1}  # gRPC's "never"
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+@dataclass(frozen=True)
+class _Database:
+    """How a client was opened, so that a released client can open the same database again."""
+
+    uri: str
+    token: str
+    lite_path: Path | None  # the Milvus Lite file this process serves itself; None for a server
+
+
+_DATABASES: weakref.WeakKeyDictionary[MilvusClient, _Database] = weakref.WeakKeyDictionary()
+_LITE_PATHS: weakref.WeakKeyDictionary[MilvusClient, Path] = weakref.WeakKeyDictionary()  # open in-process files
 _RELEASED: weakref.WeakSet[MilvusClient] = weakref.WeakSet()  # clients closed by release_database
 
 
 class StoreError(RuntimeError):
     """A Milvus operation failed; the message says what happened and what to do."""
+
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it: the message, which says what to do, without a traceback of library internals."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 class DatabaseLockedError(StoreError):
@@ -76,28 +104,40 @@ def connect(uri: str | None = None, token: str | None = None) -> MilvusClient:
     settings = config.load_settings()
     uri = uri or settings.resolved_milvus_uri
     token = settings.milvus_token if token is None else token
-    if uri.endswith(".db"):
-        return _open_lite(Path(uri).expanduser().resolve())
-    with _captured_logs("pymilvus.decorators"):
-        try:
-            return MilvusClient(uri=uri, token=token)
-        except MilvusException as err:
-            raise StoreError(
-                f"Could not connect to Milvus at {uri}: {err.message}. Check that the server is running and that "
-                "MILVUS_URI (and MILVUS_TOKEN) are right, or unset MILVUS_URI to use the local Milvus Lite file."
-            ) from err
-
-
-def _open_lite(path: Path) -> MilvusClient:
-    """Start (or reuse) this process's Milvus Lite for `path`, turning a lock conflict into advice."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _captured_logs("milvus_lite.server_manager") as records:
-        try:
-            client = MilvusClient(str(path))
-        except ConnectionConfigException as err:
-            raise _lite_open_error(path, records) from err
-    _LITE_PATHS[client] = path
+    lite_path = Path(uri).expanduser().resolve() if uri.endswith(".db") else None
+    database = _Database(str(lite_path) if lite_path else uri, token, lite_path)
+    client = MilvusClient.__new__(MilvusClient)
+    _open(client, database)
     return client
+
+
+def _open(client: MilvusClient, database: _Database) -> None:
+    """(Re)initialise `client` on `database`, turning a lock conflict or an unreachable server into advice."""
+    if database.lite_path is not None:
+        database.lite_path.parent.mkdir(parents=True, exist_ok=True)
+        with _captured_logs("milvus_lite.server_manager") as records:
+            try:
+                MilvusClient.__init__(client, database.uri, grpc_options=_LOOPBACK_GRPC_OPTIONS)
+            except ConnectionConfigException:
+                raise _lite_open_error(database.lite_path, records) from None  # its cause is in the advice
+        _LITE_PATHS[client] = database.lite_path
+    else:
+        options = {"grpc_options": _LOOPBACK_GRPC_OPTIONS} if _is_loopback(database.uri) else {}
+        with _captured_logs("pymilvus.decorators"):
+            try:
+                MilvusClient.__init__(client, uri=database.uri, token=database.token, **options)
+            except MilvusException as err:
+                raise StoreError(
+                    f"Could not connect to Milvus at {database.uri}: {err.message}. Check that the server is running "
+                    "and that MILVUS_URI (and MILVUS_TOKEN) are right, or unset MILVUS_URI to use the local Milvus "
+                    "Lite file.") from None
+    _DATABASES[client] = database
+    _RELEASED.discard(client)
+
+
+def _is_loopback(uri: str) -> bool:
+    """True for a server on this machine's loopback interface (http://127.0.0.1:19530, localhost, [::1])."""
+    return urlsplit(uri).netloc.rsplit("@", 1)[-1].rsplit(":", 1)[0].lower() in _LOOPBACK_HOSTS
 
 
 def _lite_open_error(path: Path, records: list[logging.LogRecord]) -> StoreError:
@@ -107,10 +147,11 @@ def _lite_open_error(path: Path, records: list[logging.LogRecord]) -> StoreError
     causes = [r.exc_info[1] for r in records if r.exc_info and r.exc_info[1] is not None]
     if any(isinstance(cause, DataDirLockedError) for cause in causes):
         return DatabaseLockedError(
-            f"The Milvus Lite database {path} is open in another process (Milvus Lite allows one process per "
-            "database; usually another notebook's kernel holds it). Either shut down that kernel "
-            "(Kernel > Shut Down Kernel) or run `store.release_database(client)` in it, then run this cell again. "
-            "To use the database from several notebooks at once, close them all, serve it with "
+            f"The Milvus Lite database {path} is open in another process (usually another notebook's kernel: "
+            "Milvus Lite allows one process per database). To go on, either shut that kernel down "
+            "(Kernel > Shut Down Kernel) or run its last cell, `store.release_database(client)`, then run this cell "
+            "again. To keep several notebooks open at once, start JupyterLab with `make run`, which serves the "
+            "database to every notebook; or serve it yourself with "
             f"`milvus-lite server --data-dir {path} --host 127.0.0.1 --port 19530` in a terminal and set "
             "MILVUS_URI=http://127.0.0.1:19530."
         )
@@ -136,8 +177,13 @@ def _captured_logs(logger_name: str) -> Iterator[list[logging.LogRecord]]:
         logger.removeFilter(keep)
 
 
-def release_database(client: MilvusClient) -> None:
-    """Close `client`; for Milvus Lite also free the file so another process can open it (notebook 03)."""
+def release_database(client: MilvusClient) -> bool:
+    """Close `client`; True when that freed a Milvus Lite file for other processes (notebook 03).
+
+    Only the Milvus Lite file that this process opens itself has a lock; a server (or a Milvus Lite database served
+    by `make run`) needs no release. A released client is not dead: the helpers open its database again when it is
+    next used (and so take the lock again).
+    """
     path = _LITE_PATHS.pop(client, None)
     client.close()
     _RELEASED.add(client)
@@ -145,6 +191,7 @@ def release_database(client: MilvusClient) -> None:
         from milvus_lite.server_manager import server_manager_instance
 
         server_manager_instance.release_server(str(path))
+    return path is not None
 
 
 def create_collection(client: MilvusClient, collection_name: str, dim: int, model_name: str,
@@ -454,15 +501,16 @@ def search_similar(client: MilvusClient, collection_name: str, query_embeddings:
         _check_query_model(client, collection_name, model_name)
     _check_query_dim(client, collection_name, queries.shape[-1])
     _ensure_loaded(client, collection_name)
+    ef = max(FILTERED_SEARCH_EF if filter else SEARCH_EF, top_k)
     with _captured_logs("pymilvus.decorators"):
         try:
             results = client.search(collection_name, data=list(np.atleast_2d(queries)), limit=top_k,
                                     filter=filter or "", output_fields=["path", "label"],
-                                    search_params={"metric_type": METRIC_TYPE, "params": {"ef": max(SEARCH_EF, top_k)}},
+                                    search_params={"metric_type": METRIC_TYPE, "params": {"ef": ef}},
                                     consistency_level=_SEARCH_CONSISTENCY)
         except MilvusException as err:
             raise StoreError(f"Milvus could not run this search (filter={filter!r}): {err.message}\nA filter looks "
-                             'like label == "Afghan_hound" or label in ["beagle", "pug"].') from err
+                             'like label == "Afghan_hound" or label in ["beagle", "pug"].') from None
     hits = [[Hit(h["entity"]["path"], h["entity"]["label"], float(h["distance"])) for h in row] for row in results]
     return hits[0] if queries.ndim == 1 else hits
 
@@ -542,15 +590,20 @@ def _ensure_loaded(client: MilvusClient, collection_name: str) -> None:
 
 
 def _check_open(client: MilvusClient) -> None:
-    """Raise StoreError for a client that release_database closed, instead of pymilvus's puzzling error."""
+    """Open the database again for a client that release_database closed (so the explorer outlives Run All)."""
     if client in _RELEASED:
-        raise StoreError("This client was closed by store.release_database(client). "
-                         "Connect again with `client = store.connect()` and run the cell again.")
+        database = _DATABASES.get(client)
+        if database is None:  # not made by store.connect: we cannot know where it pointed
+            raise StoreError("This client was closed by store.release_database(client). "
+                             "Connect again with `client = store.connect()` and run the cell again.")
+        _open(client, database)
 
 
 def _is_lite(client: MilvusClient) -> bool:
     """True when `client` talks to Milvus Lite (its version string starts with milvus_lite)."""
-    return client in _LITE_PATHS or client.get_server_version().startswith("milvus_lite")
+    database = _DATABASES.get(client)
+    return (database is not None and database.lite_path is not None) or \
+        client.get_server_version().startswith("milvus_lite")
 
 
 def path_key(path: Path | str) -> str:

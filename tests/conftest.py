@@ -26,6 +26,15 @@ from support import OFFLINE_MODEL
 from helpers import config, data, embeddings, onnx_export, openai_api
 
 
+@pytest.fixture(autouse=True)
+def restore_environment() -> Iterator[None]:
+    """Put os.environ back after every test: a .env read by a test must not leak into later notebook kernels."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def tmp_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> config.Settings:
     """Settings whose data and output folders live in a fresh temporary folder."""

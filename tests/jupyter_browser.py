@@ -119,8 +119,12 @@ class JupyterLab:
     log_path: Path
 
     def notebook_url(self, name: str) -> str:
-        """The address that opens notebook `name` (relative to the served folder) in JupyterLab."""
-        return f"{self.url}/lab/tree/{quote(name)}?token={self.token}"
+        """The address that opens notebook `name` (relative to the served folder) in JupyterLab, alone.
+
+        `reset` starts from an empty workspace: otherwise JupyterLab reopens the notebooks of an earlier page (with
+        new kernels) beside this one, and Run all from the menu may then reach none of them.
+        """
+        return f"{self.url}/lab/tree/{quote(name)}?reset&token={self.token}"
 
     def api(self, path: str, method: str = "GET") -> Any:
         """Call the server's REST API; the decoded JSON answer (None when empty)."""

@@ -31,7 +31,8 @@ from pathlib import Path
 import jupyter_browser as jb
 import pytest
 
-from helpers import config, data
+from helpers import config, data, openai_api
+from helpers.explorer import TOOLTIPS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -151,6 +152,14 @@ class TestExplorer:
         assert state.hits == 5 and state.labels == [QUERY_CLASS] * 5
         assert_no_error(page_04, state)
 
+    def test_controls_have_real_tooltips(self, page_04, explorer) -> None:
+        assert explorer.locator('[title="null"]').count() == 0  # what ipywidgets shows for a tooltip never set
+        assert explorer.locator(".widget-upload").get_attribute("title") == TOOLTIPS["upload"]
+        assert explorer.locator('[title="' + TOOLTIPS["top_k"] + '"]').count() >= 1
+        buttons = page_04.locator(f"{jb.NOTEBOOK} .widget-upload")  # the notebook's own upload button too
+        assert buttons.count() == 2
+        assert all(title and title != "null" for title in buttons.evaluate_all("bs => bs.map(b => b.title)"))
+
     def test_k_slider(self, page_04, explorer) -> None:
         state = redraw(explorer, lambda: jb.type_slider_value(explorer, 7))
         assert jb.slider_value(explorer) == 7
@@ -198,11 +207,11 @@ class TestComicPreview:
         assert jb.cell_errors(page_05) == []
 
     def test_contact_sheet_and_cost_estimate_are_shown(self, page_05) -> None:
-        sheet = jb.cell_images(jb.code_cell(page_05, "contact_sheet("))
+        sheet = jb.cell_images(jb.code_cell(page_05, "reference.image() for reference in"))  # the contact sheet
         assert sheet.count() == 1
         assert sheet.evaluate("img => img.naturalWidth") > 0
         sheet.scroll_into_view_if_needed()
         assert sheet.is_visible()
         outputs = "\n".join(jb.cell_outputs(page_05))
         assert re.search(r"Cost:\s+about \$\d+\.\d+", outputs), "no cost estimate on the page_05"
-        assert "Nothing was sent and nothing was billed" in outputs
+        assert openai_api.HOW_TO_ENABLE.split(". ")[0] in outputs  # "No OpenAI API key found, so nothing is sent..."

@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import http.server
 import shutil
+import sys
 import threading
+import types
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -186,9 +189,55 @@ def test_save_upload_writes_a_readable_photo(tmp_path, make_image):
 def test_save_upload_refuses_what_is_not_an_image(tmp_path):
     with pytest.raises(data.ImageLoadError, match="not an image"):
         data.save_upload("notes.jpg", b"hello, not a photo", tmp_path)
-    assert not (tmp_path / "notes.jpg").exists()
+    assert list(tmp_path.iterdir()) == []  # nothing kept, not even a temporary file
 
 
-def test_save_upload_defaults_to_a_temporary_folder(make_image):
+def test_save_upload_defaults_to_the_uploads_folder_of_the_data_folder(tmp_settings, make_image):
     path = data.save_upload("a.png", make_image("b.png").read_bytes())
-    assert path.is_file() and path.parent.name.startswith("upload-")
+    assert path == tmp_settings.data_dir / "uploads" / "a.png" == data.uploads_dir() / "a.png"
+    assert path.is_file()
+
+
+def test_save_upload_keeps_two_photos_with_the_same_name(tmp_path, make_image):
+    first, second = (make_image(f"{i}.png", seed=i).read_bytes() for i in (1, 2))
+    paths = [data.save_upload("dog.png", content, tmp_path / "up") for content in (first, second, first, second)]
+    assert [p.name for p in paths] == ["dog.png", "dog-2.png", "dog.png", "dog-2.png"]  # the same photo: one file
+    assert paths[1].read_bytes() == second
+
+
+# What an ipywidgets FileUpload holds after one upload: 7.x (Colab) and 8.x (JupyterLab 4) differ.
+_CONTENT = b"\x89PNG..."
+_UPLOAD_VALUES = {
+    "ipywidgets 7": {"my dog.jpg": {"metadata": {"name": "my dog.jpg", "type": "image/jpeg", "size": 9,
+                                                 "lastModified": 1700000000000}, "content": _CONTENT}},
+    "ipywidgets 8": ({"name": "my dog.jpg", "type": "image/jpeg", "size": 9, "content": memoryview(_CONTENT),
+                      "last_modified": datetime(2024, 1, 1, tzinfo=timezone.utc)},),
+}
+
+
+@pytest.mark.parametrize("version", sorted(_UPLOAD_VALUES))
+def test_uploaded_files_reads_both_widget_formats(version):
+    assert data.uploaded_files(_UPLOAD_VALUES[version]) == [("my dog.jpg", _CONTENT)]
+
+
+@pytest.mark.parametrize("empty", [{}, ()])
+def test_uploaded_files_of_an_empty_upload(empty):
+    assert data.uploaded_files(empty) == []
+
+
+def test_upload_with_colab_saves_what_was_chosen(tmp_path, make_image, monkeypatch):
+    content = make_image("x.png").read_bytes()
+    answers = [{"phone photo.png": content}, {}]  # a chosen photo, then a cancelled dialog
+    colab = types.ModuleType("google.colab")
+    colab.files = types.SimpleNamespace(upload=lambda: answers.pop(0))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    assert data.on_colab()
+    assert data.upload_with_colab(tmp_path) == [tmp_path / "phone_photo.png"]
+    assert data.upload_with_colab(tmp_path) == []
+
+
+def test_upload_with_colab_outside_colab_says_what_to_do(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert not data.on_colab()
+    with pytest.raises(RuntimeError, match="MY_PHOTO"):
+        data.upload_with_colab()

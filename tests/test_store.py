@@ -6,12 +6,14 @@ so that they run in seconds; one slow test checks search exactness on the real s
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pymilvus import MilvusClient
 from support import unit_vectors
 
 from helpers import config, store
@@ -251,15 +253,63 @@ def test_search_matches_exact_cosine_on_the_sample_embeddings(real_dataset, tmp_
     assert np.allclose([h.score for h in results[0]], similarities[0, exact[0]], atol=1e-4)
 
 
-def test_a_released_client_says_how_to_reconnect(tmp_settings) -> None:
+def test_a_released_client_opens_its_database_again_when_used(tmp_settings) -> None:
     client = store.connect()
-    store.insert_embeddings(client, "released", ["/a.jpg", "/b.jpg"], "x", np.eye(2, 8, dtype=np.float32), "m",
-                            progress=False)
-    store.release_database(client)
-    for call in (lambda: store.count_images(client, "released"),
-                 lambda: store.search_similar(client, "released", np.ones(8, dtype=np.float32))):
-        with pytest.raises(store.StoreError, match=r"client = store.connect\(\)"):
-            call()
+    vectors = np.eye(2, 8, dtype=np.float32)
+    store.insert_embeddings(client, "released", ["/a.jpg", "/b.jpg"], "x", vectors, "m", progress=False)
+    assert store.release_database(client) is True  # a Milvus Lite file was freed
+    assert another_process_opens(tmp_settings.milvus_lite_path)
+    try:
+        assert store.count_images(client, "released") == 2  # as the explorer does after the notebook's last cell
+        assert store.search_similar(client, "released", vectors[1], top_k=1)[0].path == "/b.jpg"
+        assert not another_process_opens(tmp_settings.milvus_lite_path)  # this process holds the file again
+    finally:
+        assert store.release_database(client) is True
+    assert another_process_opens(tmp_settings.milvus_lite_path)
+
+
+def test_a_client_not_made_by_connect_says_how_to_reconnect() -> None:
+    foreign = MilvusClient.__new__(MilvusClient)  # made by hand: the helpers do not know its database
+    store._RELEASED.add(foreign)
+    with pytest.raises(store.StoreError, match=r"client = store.connect\(\)"):
+        store.count_images(foreign, "anything")
+
+
+def another_process_opens(path: Path) -> bool:
+    """Whether another process can open the Milvus Lite database at `path` (it lets go of it at once)."""
+    other = subprocess.run([sys.executable, str(SCRIPTS / "hold_database.py"), str(path)], input="\n\n",
+                           capture_output=True, text=True, timeout=120)
+    if "DatabaseLockedError" in other.stderr:
+        return False
+    assert other.stdout.split() == ["holding", "released"], other.stderr
+    return True
+
+
+def test_a_lock_error_shows_its_advice_first_and_no_traceback(tmp_path: Path, capsys) -> None:
+    """In a notebook, IPython shows `_render_traceback_` instead of a traceback: the advice, first, with no chain."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    db = tmp_path / "shared.db"
+    holder = subprocess.Popen([sys.executable, str(SCRIPTS / "hold_database.py"), str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(store.DatabaseLockedError) as err:
+            store.connect(str(db))
+        shell = InteractiveShell.instance()
+        shell.user_ns["store"] = store
+        capsys.readouterr()
+        result = shell.run_cell(f"client = store.connect({str(db)!r})")
+        shown = capsys.readouterr().out
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # no "During handling of..." chain
+    assert isinstance(result.error_in_exec, store.DatabaseLockedError)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown).strip()
+    assert plain.startswith(f"DatabaseLockedError: The Milvus Lite database {db} is open in another process")
+    assert "Shut Down Kernel" in plain and "make run" in plain
+    assert "Traceback" not in plain and "ConnectionConfigException" not in plain and len(plain.splitlines()) == 1
 
 
 @pytest.mark.parametrize(("label", "expected"), [
@@ -269,3 +319,70 @@ def test_a_released_client_says_how_to_reconnect(tmp_settings) -> None:
 ])
 def test_label_filter(label, expected):
     assert store.label_filter(label) == expected
+
+
+# --- the gRPC connection: no keepalive pings to a server on this machine ---------------------------------------
+
+
+@pytest.mark.parametrize(("uri", "loopback"), [
+    ("http://127.0.0.1:19530", True), ("http://localhost:19530", True), ("http://[::1]:19530", True),
+    ("http://user:pw@127.0.0.1:19530", True), ("http://milvus.example.org:19530", False),
+    ("https://in01-abc.zillizcloud.com", False), ("http://10.0.0.5:19530", False),
+])
+def test_loopback_addresses(uri: str, loopback: bool) -> None:
+    assert store._is_loopback(uri) is loopback
+
+
+def test_a_lite_client_sends_no_keepalive_pings(tmp_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pymilvus pings every 10 s; Milvus Lite's gRPC server hangs up after a few (GOAWAY too_many_pings on stderr).
+
+    Idling past that takes about 2 minutes, too slow for a test, so this checks the channel options instead; the
+    README says how the idle client was watched.
+    """
+    import grpc
+
+    channels: list[dict] = []
+    real_channel = grpc.insecure_channel
+
+    def recording_channel(target, options=None, *args, **kwargs):
+        channels.append(dict(options or []))
+        return real_channel(target, options, *args, **kwargs)
+
+    monkeypatch.setattr(grpc, "insecure_channel", recording_channel)
+    client = store.connect()
+    try:
+        assert channels and all(options["grpc.keepalive_time_ms"] == 2**31 - 1 for options in channels)
+    finally:
+        store.release_database(client)
+
+
+# --- filtered search: top_k hits whenever that many rows match ---------------------------------------------------
+
+
+def test_a_filtered_search_finds_top_k_far_from_the_query(client) -> None:
+    """HNSW skips rows that fail the filter while it walks its graph: with ef 64 a far class came back short."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(100, 64))
+    vectors = np.repeat(centres, 10, axis=0) + 0.6 * rng.normal(size=(1000, 64))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    labels = [f"class_{i // 10:03d}" for i in range(1000)]
+    store.insert_embeddings(client, "clusters", [f"/p/{i}.jpg" for i in range(1000)], labels, vectors, "m",
+                            progress=False)
+    wait_for_lite_index(client, "clusters")  # until then Milvus Lite searches exhaustively, and finds them all
+    for query in range(0, 1000, 100):
+        for label in ("class_007", "class_042", "class_093"):
+            hits = store.search_similar(client, "clusters", vectors[query], top_k=10, filter=store.label_filter(label))
+            assert len(hits) == 10 and {hit.label for hit in hits} == {label}
+    assert len(store.search_similar(client, "clusters", vectors[0], top_k=12,
+                                    filter=store.label_filter("class_042"))) == 10  # only 10 rows match
+
+
+def wait_for_lite_index(client, collection_name: str) -> None:
+    """Wait until Milvus Lite has built its HNSW index, which it does in the background after a flush.
+
+    There is no public call for this; like benchmarks/bench_store.py, the test uses Milvus Lite's private one.
+    """
+    from milvus_lite.server_manager import server_manager_instance
+
+    _, database, _ = server_manager_instance._servers[str(store._LITE_PATHS[client])]
+    database.get_collection(collection_name)._wait_for_bg()

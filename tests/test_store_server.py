@@ -40,7 +40,14 @@ def test_connect_uses_milvus_uri(server_uri: str, tmp_settings: config.Settings,
         assert client.get_server_version().startswith("v2.3")
         assert not tmp_settings.milvus_lite_path.exists()  # no Milvus Lite file was made
     finally:
-        store.release_database(client)  # on a server: only closes this client
+        assert store.release_database(client) is False  # on a server: only closes this client, frees no file
+
+
+def test_a_released_server_client_reconnects_when_used(client) -> None:
+    store.insert_embeddings(client, "images", ["/a.jpg", "/b.jpg"], "x", unit_vectors(2), "m", progress=False)
+    store.release_database(client)
+    assert store.count_images(client, "images") == 2  # connected again, as the explorer does after Run all
+    assert store.search_similar(client, "images", unit_vectors(2)[1], top_k=1)[0].path == "/b.jpg"
 
 
 def test_search_right_after_insert_finds_the_rows(client) -> None:
