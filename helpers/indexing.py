@@ -6,14 +6,25 @@ laptop, even in the middle of an insert) and started again ends with every image
 Each row also gets the photo's metadata (date taken, camera, size, folder) and, with `with_tags=True`, its
 tags (words from the model's classifier, computed in the same pass as the vectors). `index_library` does the
 same for a scanned folder of your own photos and accounts for every file (notebook 06).
+
+One run at a time per collection: with `make run` every notebook (and a terminal) can reach the same database,
+and two runs that both see a photo as new would both store it. A run holds a lock file in the data folder
+(`locks/`), which the system drops when the process ends, even killed; a second run meanwhile stops at once
+with `IndexingBusyError`, saying who is indexing. It guards the processes of one machine and one data folder,
+not several machines sharing a server.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import os
+import re
+import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +35,11 @@ from helpers import config, embeddings, library, models, store, tags
 
 INDEX_ROUNDS = 20  # about 20 rounds (embed, then insert): a stopped run loses one round at most
 MIN_ROUND_SIZE = 100  # images per round, at least
+LOCK_FOLDER = "locks"  # in the data folder: one lock file per database and collection
+
+
+class IndexingBusyError(store.StoreError):
+    """Another notebook or terminal is indexing this collection right now."""
 
 
 def index_images(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
@@ -103,6 +119,12 @@ class _IndexRun:
     def index(self, label_of: dict[str, str], recreate: bool, batch_size: int | None,
               progress: bool) -> tuple[int, list[tuple[Path, str]]]:
         """Embed and insert the photos not stored yet: (how many were added, the skipped (path, reason))."""
+        with _one_run_at_a_time(self.client, self.collection_name):
+            return self._index(label_of, recreate, batch_size, progress)
+
+    def _index(self, label_of: dict[str, str], recreate: bool, batch_size: int | None,
+               progress: bool) -> tuple[int, list[tuple[Path, str]]]:
+        """`index`, once this run holds the collection's lock."""
         store.create_collection(self.client, self.collection_name, models.embedding_dim(self.model_name),
                                 self.model_name, recreate, location=self.location)
         todo = store.find_new_images(self.client, self.collection_name, list(label_of))
@@ -139,6 +161,57 @@ class _IndexRun:
                                         result.embeddings[keep], result.model_name, metadata=metadata,
                                         progress=False, flush=False)
         return added, skipped
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time(client: MilvusClient, collection_name: str) -> Iterator[None]:
+    """Hold the collection's indexing lock for the block, or raise IndexingBusyError naming the run that holds it."""
+    address = store.database_address(client)
+    key = hashlib.sha256(f"{address}\n{collection_name}".encode()).hexdigest()[:12]
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", collection_name)[:60]
+    path = config.load_settings().data_dir / LOCK_FOLDER / f"index-{name}-{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as lock_file:
+        if not _try_lock(lock_file):
+            raise IndexingBusyError(
+                f"{_holder(lock_file)} is indexing the collection {collection_name!r} right now, and two runs at "
+                "once would store some photos twice. Let it finish (or stop it), then run this again: it adds "
+                f"only the photos still missing. (Lock file: {path})")
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"process {os.getpid()} ({os.path.basename(sys.argv[0]) or 'python'}), "
+                        f"started at {time.strftime('%H:%M:%S')}")
+        lock_file.flush()
+        try:
+            yield
+        finally:
+            lock_file.truncate(0)  # then closing the file drops the lock
+
+
+def _try_lock(lock_file) -> bool:
+    """Take the lock without waiting: True if taken; also True where the file system has no locks (not guarded)."""
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            lock_file.seek(0)
+            msvcrt.locking(lock_file.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        return err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK)
+    return True
+
+
+def _holder(lock_file) -> str:
+    """Who holds a lock, as its holder wrote it ("another process" if unreadable)."""
+    try:
+        lock_file.seek(0)
+        return lock_file.read().strip() or "another process"
+    except OSError:  # Windows: the locked byte cannot be read
+        return "another process"
 
 
 def _shared_folder(paths: list[str]) -> Path:

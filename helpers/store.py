@@ -606,6 +606,12 @@ def _is_lite(client: MilvusClient) -> bool:
         client.get_server_version().startswith("milvus_lite")
 
 
+def database_address(client: MilvusClient) -> str:
+    """The database a client opened with `connect`: its Milvus Lite file or its server's URI ("" if unknown)."""
+    database = _DATABASES.get(client)
+    return database.uri if database is not None else ""
+
+
 def path_key(path: Path | str) -> str:
     """The stored form of an image path: absolute and normalised, so re-runs recognise it (notebook 03)."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))

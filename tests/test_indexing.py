@@ -5,6 +5,7 @@ The model is replaced by tests/fake_embeddings.py (a vector made from each path)
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,15 @@ def test_nothing_to_index_draws_no_progress_bar(client, fake_embeddings, tmp_pat
 def test_one_label_per_image_or_one_for_all(client, fake_embeddings, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="one label per image"):
         indexing.index_images(client, "images", [tmp_path / "a.jpg", tmp_path / "b.jpg"], ["dog"], "fake")
+
+
+def test_a_second_run_on_a_collection_at_once_is_refused_and_says_who_runs(client, fake_embeddings,
+                                                                          tmp_path: Path) -> None:
+    paths = [tmp_path / f"img{i}.jpg" for i in range(3)]
+    with indexing._one_run_at_a_time(client, "images"):  # as another notebook's run would
+        with pytest.raises(indexing.IndexingBusyError, match=rf"process {os.getpid()} .*collection 'images'"):
+            indexing.index_images(client, "images", paths, "dog", "fake", progress=False)
+        assert not client.has_collection("images")  # refused before it changed anything
+        assert indexing.index_images(client, "other", paths, "dog", "fake", progress=False) == 3  # not locked
+    assert indexing.index_images(client, "images", paths, "dog", "fake", progress=False) == 3  # free again
+    assert sorted(stored_paths(client)) == sorted(map(str, paths))

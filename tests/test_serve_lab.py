@@ -100,3 +100,14 @@ def test_a_server_in_milvus_uri_is_used_as_it_is(tmp_settings: config.Settings,
     assert run.returncode == 0, run.stderr
     assert "nothing to serve" in run.stdout and "uri http://127.0.0.1:1" in run.stdout
     assert not tmp_settings.milvus_lite_path.exists()
+
+
+def test_two_runs_indexing_one_collection_at_once_store_each_photo_once(tmp_settings: config.Settings) -> None:
+    """With `make run`, two notebooks (or a notebook and a terminal) can index one collection at the same moment."""
+    run = subprocess.run(launcher(sys.executable, SCRIPTS / "index_at_once.py"), capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    said = sorted(line.removeprefix("run said: ") for line in run.stdout.splitlines() if line.startswith("run said"))
+    assert said[0] == "added 20", run.stdout
+    assert said[1].startswith("busy: process ") and "is indexing the collection 'photos'" in said[1], run.stdout
+    assert "rows: 20 distinct paths: 20" in run.stdout
