@@ -45,7 +45,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import milvus_server  # noqa: E402  (tests/milvus_server.py: the Milvus 2.3.5 server of the tests)
 from bench_library import _phone_image  # noqa: E402  (the same phone-sized photos as bench_library.py)
 
-from helpers import config, data, embeddings, index_folder, indexing, library, models, onnx_export, store, tags  # noqa: E402, I001
+from helpers import (  # noqa: E402, I001  # noqa: E402
+    config,
+    data,
+    database,
+    embeddings,
+    filters,
+    index_folder,
+    indexing,
+    library,
+    models,
+    onnx_export,
+    store,
+    tags,
+)
 
 CAMERAS = ("iPhone 13", "Pixel 7", "iPhone 15 Pro", "Galaxy S23")
 
@@ -181,7 +194,7 @@ def _index_and_time(root: Path, heic_root: Path, args: argparse.Namespace, repor
     figures["scan_s"] = time.perf_counter() - started
     print(library.describe_scan(scan) + f"\nscan: {figures['scan_s']:.1f} s", flush=True)
     subset = replace(scan, files=tuple(scan.photos[:args.resnet_photos]))
-    client = store.connect()
+    client = database.connect()
     try:
         if not args.search_only:
             figures["estimate_ms_per_photo"] = index_folder.time_sample(scan, "efficientnet_lite0") * 1000
@@ -199,7 +212,7 @@ def _index_and_time(root: Path, heic_root: Path, args: argparse.Namespace, repor
             figures["resnet50_subset"] = _timed_index(client, "resnet50_subset", subset, "resnet50")
         figures["search_lite"] = _search_figures(client, "library", scan, args.queries)
     finally:
-        store.release_database(client)
+        database.release_database(client)
     if args.server:
         try:
             figures["search_server"] = _server_search(root.parent, scan, args.queries)
@@ -280,9 +293,9 @@ def _search_figures(client, collection_name: str, scan: library.LibraryScan, n_q
     kinds = {
         "by example": lambda i: store.search_similar(client, collection_name, vectors[i], top_k=10),
         "by tag alone (dog, newest 100)": lambda i: store.query_photos(client, collection_name,
-                                                                       store.tag_filter("dog"), limit=100),
+                                                                       filters.tag_filter("dog"), limit=100),
         "by example + tag dog": lambda i: store.search_similar(client, collection_name, vectors[i], top_k=10,
-                                                               filter=store.tag_filter("dog")),
+                                                               filter=filters.tag_filter("dog")),
         "by example + year == 2024": lambda i: store.search_similar(client, collection_name, vectors[i], top_k=10,
                                                                     filter="year == 2024"),
     }
@@ -296,16 +309,16 @@ def _search_figures(client, collection_name: str, scan: library.LibraryScan, n_q
 
 def _server_search(work: Path, scan: library.LibraryScan, n_queries: int) -> dict:
     """Copy the Milvus Lite rows to a Milvus 2.3.5 server (tests/milvus_server.py), then the same searches."""
-    lite = store.connect()
+    lite = database.connect()
     fields = [field["name"] for field in lite.describe_collection("library")["fields"] if field["name"] != "id"]
     rows = store.get_rows(lite, "library", scan.image_paths, fields)
     model_name = next(iter(rows.values()))["model_name"]
     dim = len(next(iter(rows.values()))[store.VECTOR_FIELD])
-    store.release_database(lite)
+    database.release_database(lite)
     data_dir = work / "milvus-server"
     shutil.rmtree(data_dir, ignore_errors=True)
     with milvus_server.running_server(data_dir) as uri:
-        server = store.connect(uri)
+        server = database.connect(uri)
         store.create_collection(server, "library", dim, model_name, recreate=True)
         started = time.perf_counter()
         batch = [{name: row[name] for name in fields} for row in rows.values()]
@@ -313,7 +326,7 @@ def _server_search(work: Path, scan: library.LibraryScan, n_queries: int) -> dic
             server.insert("library", batch[start:start + store.DEFAULT_BATCH_SIZE])
         print(f"server: {len(batch)} rows copied in {time.perf_counter() - started:.1f} s", flush=True)
         figures = _search_figures(server, "library", scan, n_queries)
-        store.release_database(server)
+        database.release_database(server)
     shutil.rmtree(data_dir / "data", ignore_errors=True)
     return figures
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers import data, embeddings, library, metrics, models
+from helpers import data, embeddings, library, metrics, models, photo_info
 
 PHONE_SIZE = (4032, 3024)
 MIN_SIDE = 256  # the decode side of ResNet-50 and EfficientNet-Lite0 (models.decode_side)
@@ -51,7 +51,7 @@ def main() -> None:
         }
         for kind in ("jpeg", "heic_320"):
             rows[f"read_photo {kind.split('_')[0].upper()} 4032x3024 (header only)"] = _best(
-                lambda k=kind: [library.read_photo(photos[k]) for _ in range(100)], args.repeats) / 100
+                lambda k=kind: [photo_info.read_photo(photos[k]) for _ in range(100)], args.repeats) / 100
         rows.update(_decode_rows(photos, args.repeats))
     print(f"{'step':<58} {'ms per photo':>12}")
     for name, seconds in rows.items():

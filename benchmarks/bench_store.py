@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from helpers import store  # noqa: E402
+from helpers import database, store  # noqa: E402
 
 DIM = 2048
 PER_CLUSTER = 100
@@ -116,23 +116,23 @@ def wait_for_lite_index(client, collection_name: str) -> None:
     Searches meanwhile fall back to brute force and are much slower. There is no public call for this,
     so the benchmark uses Milvus Lite's private one; on a server it does nothing.
     """
-    path = store._LITE_PATHS.get(client)
+    path = database._LITE_PATHS.get(client)
     if path is not None:
         from milvus_lite.server_manager import server_manager_instance
 
-        _, database, _ = server_manager_instance._servers[str(path)]
-        database.get_collection(collection_name)._wait_for_bg()
+        _, lite_db, _ = server_manager_instance._servers[str(path)]
+        lite_db.get_collection(collection_name)._wait_for_bg()
 
 
 def run_lite(sizes: list[int], n_queries: int, repeats: int, workdir: Path) -> dict:
     """Insert and search benchmarks on a fresh Milvus Lite database."""
-    client = store.connect(str(workdir / "bench.db"))
+    client = database.connect(str(workdir / "bench.db"))
     try:
         results = {"insert": bench_insert(client, repeats)}
         results["search"] = [bench_search(client, n, n_queries) for n in sizes]
         return results
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 def run_server(n_queries: int, workdir: Path) -> dict:
@@ -143,12 +143,12 @@ def run_server(n_queries: int, workdir: Path) -> dict:
     if problem:
         return {"skipped": problem}
     with milvus_server.running_server(workdir / "server") as uri:
-        client = store.connect(uri)
+        client = database.connect(uri)
         try:
             search = bench_search(client, 1000, n_queries)
             return {"insert": bench_insert(client, 1), "search": [search]}
         finally:
-            store.release_database(client)
+            database.release_database(client)
 
 
 def markdown(results: dict) -> str:

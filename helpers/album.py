@@ -1,7 +1,8 @@
-"""This dog, not any dog: search with several photos of your dog at once, and measure how much it helps (nb 06).
+"""This dog, not any dog: your album of picked photos, searched with all of them at once (notebook 06).
 
-After you pick the photos that really are your dog (`picker`) and store them as an album
-(`store.add_to_album`), they become examples for the next search. Two ways to combine several examples:
+After you pick the photos that really are your dog (`picker`) and store them as an album in Milvus
+(`add_to_album`: a word in each photo's `albums` field), they become examples for the next search.
+Two ways to combine several examples:
 
 - "mean": one query, the mean of the example vectors (normalised): the direction they share, which is your
   dog rather than the background, the light or the pose of one photo;
@@ -14,14 +15,36 @@ examples of that class, the other photos of the class to be found among all the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from pymilvus import MilvusClient
 
-from helpers import metrics, store
+from helpers import filters, metrics, store
 from helpers.hits import Hit
 
 COMBINE = ("mean", "best")
+
+
+def add_to_album(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str], album: str) -> int:
+    """Put these stored photos in an album (their `albums` field); returns how many rows changed (notebook 06)."""
+    album = filters.album_name(album)
+    return store.update_albums(client, collection_name, image_paths,
+                               lambda albums: albums if album in albums else [*albums, album])
+
+
+def remove_from_album(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
+                      album: str) -> int:
+    """Take these photos out of an album; returns how many rows changed (notebook 06)."""
+    album = filters.album_name(album)
+    return store.update_albums(client, collection_name, image_paths,
+                               lambda albums: [a for a in albums if a != album])
+
+
+def album_paths(client: MilvusClient, collection_name: str, album: str) -> list[str]:
+    """The paths of the photos in an album, sorted (notebook 06)."""
+    hits = store.query_photos(client, collection_name, filters.album_filter(album), limit=store.QUERY_LIMIT)
+    return sorted({hit.path for hit in hits})
 
 
 def mean_query(example_embeddings: np.ndarray) -> np.ndarray:

@@ -240,14 +240,14 @@ def check_milvus_lite() -> CheckResult:
     """Milvus Lite starts, opens a database in a temporary folder and releases it."""
     from pymilvus.exceptions import MilvusException
 
-    from helpers import store
+    from helpers import database
 
     try:
         with tempfile.TemporaryDirectory(prefix="preflight-milvus-") as tmp:
-            client = store.connect(str(Path(tmp) / "preflight.db"))
+            client = database.connect(str(Path(tmp) / "preflight.db"))
             collections = client.list_collections()
-            store.release_database(client)
-    except (store.StoreError, MilvusException, OSError, RuntimeError) as err:
+            database.release_database(client)
+    except (database.StoreError, MilvusException, OSError, RuntimeError) as err:
         return CheckResult("milvus lite", False, f"{type(err).__name__}: {err}",
                            "Reinstall it: `pip install --upgrade 'pymilvus[milvus-lite]'`, and check that the "
                            "temporary folder (TMPDIR) is writable; on Windows see docs/WORKSHOP.md.")

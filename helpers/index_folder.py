@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers import config, embeddings, indexing, library, store, tags
+from helpers import config, database, embeddings, indexing, library, photo_info, store, tags
 
 DRY_RUN_PHOTOS = 16  # photos embedded to time the dry run's estimate
 
@@ -62,8 +62,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def _index(scan: library.LibraryScan, collection_name: str, model_name: str, args: argparse.Namespace) -> int:
     """Index the scan, then print the summary and write the report; Ctrl+C stops cleanly."""
     try:
-        client = store.connect()
-    except store.StoreError as err:
+        client = database.connect()
+    except database.StoreError as err:
         print(err, file=sys.stderr)
         return 1
     try:
@@ -76,11 +76,11 @@ def _index(scan: library.LibraryScan, collection_name: str, model_name: str, arg
         print(f"\nStopped: {store.count_images(client, collection_name):,} photos are stored in "
               f"{collection_name!r}. Run the same command again to index the rest.", file=sys.stderr)
         return 130
-    except (store.StoreError, ValueError) as err:
+    except (database.StoreError, ValueError) as err:
         print(err, file=sys.stderr)
         return 1
     finally:
-        store.release_database(client)
+        database.release_database(client)
     report = library.write_skipped_report(result.scan, args.report)
     print(f"Indexed {result.added:,} new photos in {result.seconds:.0f} s; {collection_name!r} holds "
           f"{result.stored:,} photos ({model_name}).")
@@ -109,7 +109,7 @@ def time_sample(scan: library.LibraryScan, model_name: str, with_tags: bool = Tr
     started = time.perf_counter()
     result = embeddings.embed_images(chosen, model_name, progress=False, use_cache=False, keep_features=with_tags)
     for path in result.image_paths:
-        library.read_photo(path, scan.root)
+        photo_info.read_photo(path, scan.root)
     return (time.perf_counter() - started) / len(chosen)
 
 

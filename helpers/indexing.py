@@ -31,14 +31,14 @@ from pathlib import Path
 from pymilvus import MilvusClient
 from tqdm.auto import tqdm
 
-from helpers import config, embeddings, library, models, store, tags
+from helpers import config, database, embeddings, library, models, photo_info, store, tags
 
 INDEX_ROUNDS = 20  # about 20 rounds (embed, then insert): a stopped run loses one round at most
 MIN_ROUND_SIZE = 100  # images per round, at least
 LOCK_FOLDER = "locks"  # in the data folder: one lock file per database and collection
 
 
-class IndexingBusyError(store.StoreError):
+class IndexingBusyError(database.StoreError):
     """Another notebook or terminal is indexing this collection right now."""
 
 
@@ -148,8 +148,8 @@ class _IndexRun:
         keep, metadata, skipped = [], [], list(result.skipped)
         for i, path in enumerate(result.image_paths):
             try:
-                photo = library.read_photo(path, self.root, include_location=self.location)
-            except library.PhotoReadError as err:  # it disappeared or changed since it was embedded
+                photo = photo_info.read_photo(path, self.root, include_location=self.location)
+            except photo_info.PhotoReadError as err:  # it disappeared or changed since it was embedded
                 skipped.append((path, err.reason))
                 continue
             keep.append(i)
@@ -166,7 +166,7 @@ class _IndexRun:
 @contextlib.contextmanager
 def _one_run_at_a_time(client: MilvusClient, collection_name: str) -> Iterator[None]:
     """Hold the collection's indexing lock for the block, or raise IndexingBusyError naming the run that holds it."""
-    address = store.database_address(client)
+    address = database.address(client)
     key = hashlib.sha256(f"{address}\n{collection_name}".encode()).hexdigest()[:12]
     name = re.sub(r"[^A-Za-z0-9_-]", "_", collection_name)[:60]
     path = config.load_settings().data_dir / LOCK_FOLDER / f"index-{name}-{key}.lock"

@@ -1,7 +1,7 @@
 """The picking step: tick the photos that really are your dog, in a grid of thumbnails (introduced in notebook 06).
 
 Search finds dogs; only you know which dog is yours. `PhotoPicker` shows candidate photos with a checkbox
-under each; `picked` is what you ticked, ready for `store.add_to_album`. It works with ipywidgets 7.7 (Colab)
+under each; `picked` is what you ticked, ready for `album.add_to_album`. It works with ipywidgets 7.7 (Colab)
 and 8 (JupyterLab 4). Where widgets cannot render (a static viewer, nbval) it shows a numbered list of the
 paths with the ticked ones marked, and code can tick photos too (`tick`), as the tests and CI do.
 """

@@ -53,17 +53,17 @@ def planned_removals(settings: config.Settings | None = None) -> tuple[list[Path
 
 
 def _check_database_free(path: Path) -> None:
-    """Raise store.DatabaseLockedError (which says what to do) when another process has the database open."""
-    from helpers import store
+    """Raise database.DatabaseLockedError (which says what to do) when another process has the database open."""
+    from helpers import database
 
-    store.release_database(store.connect(str(path)))
+    database.release_database(database.connect(str(path)))
 
 
 def reset_learner_state(settings: config.Settings | None = None, dry_run: bool = False) -> list[Path]:
     """Remove the database, caches, exports, figures and comics; returns what was (or, dry_run, would be) removed.
 
     Run it with the other notebooks' kernels shut down: a Milvus Lite database that another kernel holds
-    raises `store.DatabaseLockedError` and nothing is removed.
+    raises `database.DatabaseLockedError` and nothing is removed.
     """
     settings = settings or config.load_settings()
     removals, _ = planned_removals(settings)
@@ -84,13 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Return the tutorial to a clean state (dataset and bundle kept).")
     parser.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     args = parser.parse_args(argv)
-    from helpers import store
+    from helpers import database
 
     settings = config.load_settings()
     _, kept = planned_removals(settings)
     try:
         removed = reset_learner_state(settings, dry_run=args.dry_run)
-    except store.DatabaseLockedError as err:
+    except database.DatabaseLockedError as err:
         print(f"Nothing removed. {err}", file=sys.stderr)
         return 1
     verb = "Would remove" if args.dry_run else "Removed"

@@ -1,51 +1,43 @@
-"""Milvus: open the database, create the collection, insert embeddings and search them (notebook 03).
+"""The image collection in Milvus: its fields, inserting embeddings, and searching them (notebook 03).
 
-One setting picks the database: by default a Milvus Lite file under the data folder (no server to run);
-set MILVUS_URI (and MILVUS_TOKEN) to use a Milvus server or Zilliz Cloud with the same code.
-The helpers take care of what differs between them: Milvus Lite wants a `flush` after inserting
-(search is ~15x slower before it), a reopened collection must be loaded before a search, and a
-server answers a search right after an insert only with a suitable consistency level.
+`database.connect` opens the database (a Milvus Lite file or a server); these helpers work on a collection in
+it and take care of what differs between the two: Milvus Lite wants a `flush` after inserting (search is ~15x
+slower before it), a reopened collection must be loaded before a search, and a server answers a search right
+after an insert only with a suitable consistency level.
 
 Each stored row is one image: an auto id, its embedding (`vector`, COSINE metric), the image `path`
 (absolute, the key that makes `indexing` incremental), its `label` and the `model_name` that made the vector,
 then the photo's metadata as scalar fields a search can filter on (notebook 06): when it was taken
 (`taken_at`, `year`), the `camera`, `width` and `height`, its `folder`, its `tags` (words) and `albums`, and,
 only when you opt in, its `latitude` and `longitude`. The sample photos and your own library share this schema.
-"""
+Filters are written by `filters`."""
 
 from __future__ import annotations
 
 import calendar
-import contextlib
-import logging
 import os
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 from pymilvus import DataType, MilvusClient
-from pymilvus.exceptions import ConnectionConfigException, MilvusException
+from pymilvus.exceptions import MilvusException
 from tqdm.auto import tqdm
 
-from helpers import config
+from helpers import database, filters
 from helpers.hits import Hit
 
 VECTOR_FIELD = "vector"
 MAX_LENGTHS = {"path": 4096, "label": 512, "model_name": 256, "camera": 256, "folder": 4096}  # VARCHARs, bytes
-MAX_WORDS, MAX_WORD_LENGTH = 32, 128  # per ARRAY field (tags, albums): how many words, and bytes per word
 FIELDS: dict[str, dict[str, Any]] = {  # the scalar fields of a row, after id and vector: Milvus types
     **{name: {"datatype": DataType.VARCHAR, "max_length": n} for name, n in MAX_LENGTHS.items()},
     "taken_at": {"datatype": DataType.INT64},  # seconds since 1970 of the date taken, read as UTC; 0: unknown
     "year": {"datatype": DataType.INT32},  # the year taken, for easy filters such as `year == 2024`; 0: unknown
     "width": {"datatype": DataType.INT32},  # pixels, as displayed; 0: unknown
     "height": {"datatype": DataType.INT32},
-    **{name: {"datatype": DataType.ARRAY, "element_type": DataType.VARCHAR, "max_capacity": MAX_WORDS,
-              "max_length": MAX_WORD_LENGTH} for name in ("tags", "albums")},
+    **{name: {"datatype": DataType.ARRAY, "element_type": DataType.VARCHAR, "max_capacity": filters.MAX_WORDS,
+              "max_length": filters.MAX_WORD_LENGTH} for name in ("tags", "albums")},
 }
 LOCATION_FIELDS = {name: {"datatype": DataType.DOUBLE} for name in ("latitude", "longitude")}  # opt-in only
 NO_LOCATION = -999.0  # latitude and longitude of a photo without GPS (Milvus 2.3 has no empty/NULL scalars)
@@ -61,137 +53,10 @@ QUERY_CHUNK = 256  # paths per `path in [...]` query when looking for images alr
 QUERY_LIMIT = 16384  # the most rows one Milvus query returns
 _SEARCH_CONSISTENCY = "Session"  # a client always sees its own inserts, without Strong's ~200 ms wait
 _EXACT_CONSISTENCY = "Strong"  # counts and "already stored?" checks see every finished insert
-# pymilvus pings an idle connection every 10 s, but the gRPC server inside Milvus Lite (in this process, or served by
-# `milvus-lite server`) keeps gRPC's default policy, at most one ping per 5 minutes without calls: after a few pings
-# it hangs up, and the gRPC core prints "GOAWAY ... too_many_pings" to the kernel's stderr about 2 minutes into any
-# pause. On the loopback interface there is no dead connection to detect, so the client does not ping there at all.
-_LOOPBACK_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1}  # gRPC's "never"
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
-@dataclass(frozen=True)
-class _Database:
-    """How a client was opened, so that a released client can open the same database again."""
-
-    uri: str
-    token: str
-    lite_path: Path | None  # the Milvus Lite file this process serves itself; None for a server
-
-
-_DATABASES: weakref.WeakKeyDictionary[MilvusClient, _Database] = weakref.WeakKeyDictionary()
-_LITE_PATHS: weakref.WeakKeyDictionary[MilvusClient, Path] = weakref.WeakKeyDictionary()  # open in-process files
-_RELEASED: weakref.WeakSet[MilvusClient] = weakref.WeakSet()  # clients closed by release_database
-
-
-class StoreError(RuntimeError):
-    """A Milvus operation failed; the message says what happened and what to do."""
-
-    def _render_traceback_(self) -> list[str]:
-        """How IPython shows it: the message, which says what to do, without a traceback of library internals."""
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
-
-
-class DatabaseLockedError(StoreError):
-    """Another process (usually another notebook's kernel) has the Milvus Lite database open."""
-
-
-class SchemaMismatchError(StoreError):
+class SchemaMismatchError(database.StoreError):
     """The collection exists with another vector dimension, another model or other fields."""
-
-
-def connect(uri: str | None = None, token: str | None = None) -> MilvusClient:
-    """Open Milvus: the Milvus Lite file by default, or the server in MILVUS_URI / `uri` (notebook 03)."""
-    settings = config.load_settings()
-    uri = uri or settings.resolved_milvus_uri
-    token = settings.milvus_token if token is None else token
-    lite_path = Path(uri).expanduser().resolve() if uri.endswith(".db") else None
-    database = _Database(str(lite_path) if lite_path else uri, token, lite_path)
-    client = MilvusClient.__new__(MilvusClient)
-    _open(client, database)
-    return client
-
-
-def _open(client: MilvusClient, database: _Database) -> None:
-    """(Re)initialise `client` on `database`, turning a lock conflict or an unreachable server into advice."""
-    if database.lite_path is not None:
-        database.lite_path.parent.mkdir(parents=True, exist_ok=True)
-        with _captured_logs("milvus_lite.server_manager") as records:
-            try:
-                MilvusClient.__init__(client, database.uri, grpc_options=_LOOPBACK_GRPC_OPTIONS)
-            except ConnectionConfigException:
-                raise _lite_open_error(database.lite_path, records) from None  # its cause is in the advice
-        _LITE_PATHS[client] = database.lite_path
-    else:
-        options = {"grpc_options": _LOOPBACK_GRPC_OPTIONS} if _is_loopback(database.uri) else {}
-        with _captured_logs("pymilvus.decorators"):
-            try:
-                MilvusClient.__init__(client, uri=database.uri, token=database.token, **options)
-            except MilvusException as err:
-                raise StoreError(
-                    f"Could not connect to Milvus at {database.uri}: {err.message}. Check that the server is running "
-                    "and that MILVUS_URI (and MILVUS_TOKEN) are right, or unset MILVUS_URI to use the local Milvus "
-                    "Lite file.") from None
-    _DATABASES[client] = database
-    _RELEASED.discard(client)
-
-
-def _is_loopback(uri: str) -> bool:
-    """True for a server on this machine's loopback interface (http://127.0.0.1:19530, localhost, [::1])."""
-    return urlsplit(uri).netloc.rsplit("@", 1)[-1].rsplit(":", 1)[0].lower() in _LOOPBACK_HOSTS
-
-
-def _lite_open_error(path: Path, records: list[logging.LogRecord]) -> StoreError:
-    """Explain why Milvus Lite could not open `path`, from the log records of the failed start."""
-    from milvus_lite.exceptions import DataDirLockedError
-
-    causes = [r.exc_info[1] for r in records if r.exc_info and r.exc_info[1] is not None]
-    if any(isinstance(cause, DataDirLockedError) for cause in causes):
-        return DatabaseLockedError(
-            f"The Milvus Lite database {path} is open in another process (usually another notebook's kernel: "
-            "Milvus Lite allows one process per database). To go on, either shut that kernel down "
-            "(Kernel > Shut Down Kernel) or run its last cell, `store.release_database(client)`, then run this cell "
-            "again. To keep several notebooks open at once, start JupyterLab with `make run`, which serves the "
-            "database to every notebook; or serve it yourself with "
-            f"`milvus-lite server --data-dir {path} --host 127.0.0.1 --port 19530` in a terminal and set "
-            "MILVUS_URI=http://127.0.0.1:19530."
-        )
-    cause = "; ".join(f"{type(c).__name__}: {c}" for c in causes) or "no reason given"
-    return StoreError(f"Milvus Lite could not open {path} ({cause}). Check that the folder is writable, "
-                      "or point TUTORIAL_DATA_DIR somewhere else.")
-
-
-@contextlib.contextmanager
-def _captured_logs(logger_name: str) -> Iterator[list[logging.LogRecord]]:
-    """Collect (and keep off the screen) what a library logs while we turn its errors into ours."""
-    records: list[logging.LogRecord] = []
-
-    def keep(record: logging.LogRecord) -> bool:
-        records.append(record)
-        return False
-
-    logger = logging.getLogger(logger_name)
-    logger.addFilter(keep)
-    try:
-        yield records
-    finally:
-        logger.removeFilter(keep)
-
-
-def release_database(client: MilvusClient) -> bool:
-    """Close `client`; True when that freed a Milvus Lite file for other processes (notebook 03).
-
-    Only the Milvus Lite file that this process opens itself has a lock; a server (or a Milvus Lite database served
-    by `make run`) needs no release. A released client is not dead: the helpers open its database again when it is
-    next used (and so take the lock again).
-    """
-    path = _LITE_PATHS.pop(client, None)
-    client.close()
-    _RELEASED.add(client)
-    if path is not None:
-        from milvus_lite.server_manager import server_manager_instance
-
-        server_manager_instance.release_server(str(path))
-    return path is not None
 
 
 def create_collection(client: MilvusClient, collection_name: str, dim: int, model_name: str,
@@ -200,7 +65,7 @@ def create_collection(client: MilvusClient, collection_name: str, dim: int, mode
 
     location=True adds latitude and longitude fields (opt-in: a photo's location is private, notebook 06).
     """
-    _check_open(client)
+    database.ensure_open(client)
     if client.has_collection(collection_name):
         if not recreate:
             _check_collection(client, collection_name, dim, model_name, location)
@@ -257,12 +122,12 @@ def _fix_hint(client: MilvusClient, collection_name: str) -> str:
 
 def _describe_fields(client: MilvusClient, collection_name: str) -> dict[str, dict]:
     """The collection's fields by name; StoreError when there is no such collection."""
-    with _captured_logs("pymilvus.decorators"):
+    with database.captured_logs("pymilvus.decorators"):
         try:
             return {f["name"]: f for f in client.describe_collection(collection_name)["fields"]}
         except MilvusException as err:
-            raise StoreError(f"Cannot use collection {collection_name!r}: {err.message}. Index images first "
-                             "(indexing.index_images), or check COLLECTION_NAME and MILVUS_URI.") from err
+            raise database.StoreError(f"Cannot use collection {collection_name!r}: {err.message}. Index images first "
+                                      "(indexing.index_images), or check COLLECTION_NAME and MILVUS_URI.") from err
 
 
 def insert_embeddings(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
@@ -304,7 +169,7 @@ def photo_fields(metadata: Mapping[str, Any], location: bool = False) -> dict[st
            "folder": str(metadata.get("folder") or ""),
            "taken_at": calendar.timegm(taken.timetuple()) if taken else 0, "year": taken.year if taken else 0,
            "width": int(metadata.get("width") or 0), "height": int(metadata.get("height") or 0),
-           "tags": _words(metadata.get("tags") or (), normalize_tag),
+           "tags": _words(metadata.get("tags") or (), filters.normalize_tag),
            "albums": _words(metadata.get("albums") or (), str.strip)}
     _check_lengths({"folder": [row["folder"]]})
     if location:
@@ -312,15 +177,10 @@ def photo_fields(metadata: Mapping[str, Any], location: bool = False) -> dict[st
     return row
 
 
-def normalize_tag(word: str) -> str:
-    """The stored form of a tag: lower case, spaces for underscores, e.g. "Border_collie" -> "border collie"."""
-    return " ".join(str(word).replace("_", " ").lower().split())
-
-
 def _words(words: Iterable[str], normalize: Callable[[str], str]) -> list[str]:
-    """Distinct non-empty words, in order, at most MAX_WORDS, each cut to MAX_WORD_LENGTH bytes."""
-    kept = dict.fromkeys(_clip(normalize(w), MAX_WORD_LENGTH) for w in words if normalize(w))
-    return list(kept)[:MAX_WORDS]
+    """Distinct non-empty words, in order, at most filters.MAX_WORDS, each cut to filters.MAX_WORD_LENGTH bytes."""
+    kept = dict.fromkeys(_clip(normalize(w), filters.MAX_WORD_LENGTH) for w in words if normalize(w))
+    return list(kept)[:filters.MAX_WORDS]
 
 
 def _clip(text: str, max_bytes: int) -> str:
@@ -342,19 +202,19 @@ def _checked_columns(image_paths: Sequence[Path | str], labels: Sequence[str] | 
 
 def flush_inserts(client: MilvusClient, collection_name: str) -> None:
     """On Milvus Lite, flush: it seals the new rows and builds their index (search is ~15x slower before) (nb 03)."""
-    if _is_lite(client):
+    if database.is_lite(client):
         client.flush(collection_name)
 
 
 def find_new_images(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str]) -> list[Path]:
     """The images whose path is not stored yet, each once, in order (absolute paths) (notebook 03)."""
-    _check_open(client)
+    database.ensure_open(client)
     keys = list(dict.fromkeys(path_key(p) for p in image_paths))
     stored: set[str] = set()
     if client.has_collection(collection_name):
         _ensure_loaded(client, collection_name)
         for start in range(0, len(keys), QUERY_CHUNK):
-            quoted = ", ".join(_quote(key) for key in keys[start:start + QUERY_CHUNK])
+            quoted = ", ".join(filters.quote(key) for key in keys[start:start + QUERY_CHUNK])
             rows = client.query(collection_name, filter=f"path in [{quoted}]", output_fields=["path"],
                                 consistency_level=_EXACT_CONSISTENCY)
             stored.update(row["path"] for row in rows)
@@ -363,7 +223,7 @@ def find_new_images(client: MilvusClient, collection_name: str, image_paths: Seq
 
 def count_images(client: MilvusClient, collection_name: str) -> int:
     """How many images the collection holds; 0 when it does not exist yet (notebook 03)."""
-    _check_open(client)
+    database.ensure_open(client)
     if not client.has_collection(collection_name):
         return 0
     _ensure_loaded(client, collection_name)
@@ -385,8 +245,8 @@ def get_vectors(client: MilvusClient, collection_name: str, image_paths: Sequenc
     rows = get_rows(client, collection_name, image_paths, [VECTOR_FIELD])
     missing = [p for p in image_paths if path_key(p) not in rows]
     if missing:
-        raise StoreError(f"{len(missing)} image(s) are not stored in {collection_name!r}, e.g. {missing[0]}: "
-                         "index them first (indexing.index_images).")
+        raise database.StoreError(f"{len(missing)} image(s) are not stored in {collection_name!r}, e.g. {missing[0]}: "
+                                  "index them first (indexing.index_images).")
     return np.array([rows[path_key(p)][VECTOR_FIELD] for p in image_paths], dtype=np.float32).reshape(
         len(image_paths), -1)
 
@@ -394,12 +254,12 @@ def get_vectors(client: MilvusClient, collection_name: str, image_paths: Sequenc
 def _rows_by_path(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
                   fields: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Every stored row of these paths (a path has two rows only while an album update is unfinished)."""
-    _check_open(client)
+    database.ensure_open(client)
     _ensure_loaded(client, collection_name)
     keys = list(dict.fromkeys(path_key(p) for p in image_paths))
     found: dict[str, list[dict[str, Any]]] = {}
     for start in range(0, len(keys), QUERY_CHUNK):
-        quoted = ", ".join(_quote(key) for key in keys[start:start + QUERY_CHUNK])
+        quoted = ", ".join(filters.quote(key) for key in keys[start:start + QUERY_CHUNK])
         for row in client.query(collection_name, filter=f"path in [{quoted}]", output_fields=["path", *fields],
                                 consistency_level=_EXACT_CONSISTENCY):
             found.setdefault(row["path"], []).append(dict(row))
@@ -412,47 +272,16 @@ def query_photos(client: MilvusClient, collection_name: str, filter: str, limit:
     There is no query vector, so there is no similarity: each Hit's score is NaN. Milvus returns at most
     QUERY_LIMIT rows per query, so with more matches the newest are found among the first QUERY_LIMIT.
     """
-    _check_open(client)
+    database.ensure_open(client)
     _ensure_loaded(client, collection_name)
-    with _captured_logs("pymilvus.decorators"):
+    with database.captured_logs("pymilvus.decorators"):
         try:
             rows = client.query(collection_name, filter=filter, output_fields=["path", "label", "taken_at"],
                                 limit=QUERY_LIMIT, consistency_level=_SEARCH_CONSISTENCY)
         except MilvusException as err:
-            raise StoreError(f"Milvus could not run this query (filter={filter!r}): {err.message}") from err
+            raise database.StoreError(f"Milvus could not run this query (filter={filter!r}): {err.message}") from err
     rows = sorted(rows, key=lambda row: (-row["taken_at"], row["path"]))[:limit]
     return [Hit(row["path"], row["label"], float("nan")) for row in rows]
-
-
-def add_to_album(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str], album: str) -> int:
-    """Put these stored photos in an album (their `albums` field); returns how many rows changed (notebook 06)."""
-    album = _checked_album(album)
-    return update_albums(client, collection_name, image_paths,
-                          lambda albums: albums if album in albums else [*albums, album])
-
-
-def remove_from_album(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
-                      album: str) -> int:
-    """Take these photos out of an album; returns how many rows changed (notebook 06)."""
-    album = _checked_album(album)
-    return update_albums(client, collection_name, image_paths, lambda albums: [a for a in albums if a != album])
-
-
-def album_paths(client: MilvusClient, collection_name: str, album: str) -> list[str]:
-    """The paths of the photos in an album, sorted (notebook 06)."""
-    _check_open(client)
-    _ensure_loaded(client, collection_name)
-    rows = client.query(collection_name, filter=album_filter(album), output_fields=["path"], limit=QUERY_LIMIT,
-                        consistency_level=_EXACT_CONSISTENCY)
-    return sorted({row["path"] for row in rows})
-
-
-def _checked_album(album: str) -> str:
-    """The album name, stripped; ValueError when empty or too long."""
-    name = str(album).strip()
-    if not name or len(name.encode("utf-8")) > MAX_WORD_LENGTH:
-        raise ValueError(f"Album name {album!r}: give 1 to {MAX_WORD_LENGTH} bytes of text, e.g. 'my_dog'.")
-    return name
 
 
 def update_albums(client: MilvusClient, collection_name: str, image_paths: Sequence[Path | str],
@@ -468,8 +297,8 @@ def update_albums(client: MilvusClient, collection_name: str, image_paths: Seque
     stored = _rows_by_path(client, collection_name, image_paths, ["id", *fields])
     missing = [p for p in image_paths if path_key(p) not in stored]
     if missing:
-        raise StoreError(f"{len(missing)} photo(s) are not stored in {collection_name!r}, e.g. {missing[0]}: "
-                         "index them first.")
+        raise database.StoreError(f"{len(missing)} photo(s) are not stored in {collection_name!r}, e.g. {missing[0]}: "
+                                  "index them first.")
     new_rows, old_ids = [], []
     for rows in stored.values():
         newest = max(rows, key=lambda row: row["id"])
@@ -495,65 +324,25 @@ def search_similar(client: MilvusClient, collection_name: str, query_embeddings:
     `model_name`, the model that made the query vectors (say it for words: notebook 04), is checked against
     the model that made the stored vectors (SchemaMismatchError when they differ).
     """
-    _check_open(client)
+    database.ensure_open(client)
     queries = np.asarray(query_embeddings, dtype=np.float32)
     if model_name is not None:
         _check_query_model(client, collection_name, model_name)
     _check_query_dim(client, collection_name, queries.shape[-1])
     _ensure_loaded(client, collection_name)
     ef = max(FILTERED_SEARCH_EF if filter else SEARCH_EF, top_k)
-    with _captured_logs("pymilvus.decorators"):
+    with database.captured_logs("pymilvus.decorators"):
         try:
             results = client.search(collection_name, data=list(np.atleast_2d(queries)), limit=top_k,
                                     filter=filter or "", output_fields=["path", "label"],
                                     search_params={"metric_type": METRIC_TYPE, "params": {"ef": ef}},
                                     consistency_level=_SEARCH_CONSISTENCY)
         except MilvusException as err:
-            raise StoreError(f"Milvus could not run this search (filter={filter!r}): {err.message}\nA filter looks "
-                             'like label == "Afghan_hound" or label in ["beagle", "pug"].') from None
+            raise database.StoreError(f"Milvus could not run this search (filter={filter!r}): {err.message}\n"
+                                      'A filter looks like label == "Afghan_hound" or label in ["beagle", "pug"].'
+                                      ) from None
     hits = [[Hit(h["entity"]["path"], h["entity"]["label"], float(h["distance"])) for h in row] for row in results]
     return hits[0] if queries.ndim == 1 else hits
-
-
-def label_filter(label: str | None) -> str | None:
-    """Milvus filter expression keeping one class, e.g. `label == "Afghan_hound"`; None keeps all (notebook 04)."""
-    return None if label is None else f"label == {_quote(label)}"
-
-
-def tag_filter(*words: str) -> str:
-    """Milvus filter keeping photos tagged with any of the words, e.g. `array_contains_any(tags, ["dog"])` (nb 06)."""
-    tags = [normalize_tag(word) for word in words if normalize_tag(word)]
-    if not tags:
-        raise ValueError("Give at least one word, e.g. tag_filter('dog') or tag_filter('border collie').")
-    return f"array_contains_any(tags, [{', '.join(map(_quote, tags))}])"
-
-
-def album_filter(album: str) -> str:
-    """Milvus filter keeping the photos of an album, e.g. `array_contains(albums, "my_dog")` (notebook 06)."""
-    return f"array_contains(albums, {_quote(_checked_album(album))})"
-
-
-def date_filter(start: date | str | None = None, end: date | str | None = None) -> str:
-    """Milvus filter keeping photos taken from `start` up to, not including, `end` (dates or "YYYY-MM-DD") (nb 06).
-
-    For whole years `year == 2024` is simpler; this one takes any dates, e.g. date_filter("2024-03-01", "2024-04-01").
-    """
-    bounds = [f"taken_at {op} {_day_seconds(day)}" for op, day in ((">=", start), ("<", end)) if day]
-    if not bounds:
-        raise ValueError("Give a start date, an end date, or both, e.g. date_filter('2024-01-01', '2025-01-01').")
-    return " and ".join(bounds)
-
-
-def _day_seconds(day: date | str) -> int:
-    """Midnight of a day as stored in `taken_at`: seconds since 1970, the wall-clock time read as UTC."""
-    day = date.fromisoformat(day) if isinstance(day, str) else day
-    return calendar.timegm(day.timetuple())
-
-
-def combine_filters(*filters: str | None) -> str | None:
-    """Several filters that must all hold, e.g. a year and a tag; None and "" are left out (notebook 06)."""
-    kept = [f for f in filters if f]
-    return " and ".join(f"({f})" for f in kept) if len(kept) > 1 else (kept[0] if kept else None)
 
 
 def _check_query_dim(client: MilvusClient, collection_name: str, dim: int) -> None:
@@ -589,38 +378,9 @@ def _ensure_loaded(client: MilvusClient, collection_name: str) -> None:
         client.load_collection(collection_name)
 
 
-def _check_open(client: MilvusClient) -> None:
-    """Open the database again for a client that release_database closed (so the explorer outlives Run All)."""
-    if client in _RELEASED:
-        database = _DATABASES.get(client)
-        if database is None:  # not made by store.connect: we cannot know where it pointed
-            raise StoreError("This client was closed by store.release_database(client). "
-                             "Connect again with `client = store.connect()` and run the cell again.")
-        _open(client, database)
-
-
-def _is_lite(client: MilvusClient) -> bool:
-    """True when `client` talks to Milvus Lite (its version string starts with milvus_lite)."""
-    database = _DATABASES.get(client)
-    return (database is not None and database.lite_path is not None) or \
-        client.get_server_version().startswith("milvus_lite")
-
-
-def database_address(client: MilvusClient) -> str:
-    """The database a client opened with `connect`: its Milvus Lite file or its server's URI ("" if unknown)."""
-    database = _DATABASES.get(client)
-    return database.uri if database is not None else ""
-
-
 def path_key(path: Path | str) -> str:
     """The stored form of an image path: absolute and normalised, so re-runs recognise it (notebook 03)."""
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
-
-
-def _quote(text: str) -> str:
-    """A string literal for a Milvus filter expression."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    return '"' + escaped.replace("\t", "\\t") + '"'
 
 
 def _expand_labels(labels: Sequence[str] | str, n: int) -> list[str]:

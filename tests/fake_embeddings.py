@@ -1,7 +1,7 @@
 """A stand-in for the model in store tests: a unit vector derived from each path, no model, no image file needed.
 
 `install(monkeypatch)` (or `install()` in a subprocess) replaces `embeddings.embed_images` and
-`models.embedding_dim`, which `indexing.index_images` calls, and lets `library.read_photo` describe a path that
+`models.embedding_dim`, which `indexing.index_images` calls, and lets `photo_info.read_photo` describe a path that
 does not exist (no file needed: empty metadata). Paths containing "broken" are reported as unreadable, like a
 damaged photo.
 """
@@ -40,22 +40,22 @@ def embedding_dim(model_name: str | None = None) -> int:
 
 
 def describe_missing_photo(read_photo: Any) -> Any:
-    """`library.read_photo` for real files, and empty metadata (taken 2000-01-01) for a path with no file."""
-    from helpers import library
+    """`photo_info.read_photo` for real files, and empty metadata (taken 2000-01-01) for a path with no file."""
+    from helpers import photo_info
 
     def read(path: Path | str, root: Path | str | None = None, include_location: bool = False) -> Any:
         if Path(path).exists():
             return read_photo(path, root, include_location=include_location)
-        return library.PhotoInfo(Path(path), "", datetime(2000, 1, 1), "file_time", "", 0, 0, "", 0, 0)
+        return photo_info.PhotoInfo(Path(path), "", datetime(2000, 1, 1), "file_time", "", 0, 0, "", 0, 0)
 
     return read
 
 
 def install(monkeypatch: Any = None) -> None:
-    """Use the fake in helpers.embeddings, helpers.models and helpers.library (undone by `monkeypatch` when given)."""
-    from helpers import embeddings, library, models
+    """Use the fake in helpers.embeddings, models and photo_info (undone by `monkeypatch` when given)."""
+    from helpers import embeddings, models, photo_info
 
     set_attribute = monkeypatch.setattr if monkeypatch is not None else setattr
     set_attribute(embeddings, "embed_images", embed_images)
     set_attribute(models, "embedding_dim", embedding_dim)
-    set_attribute(library, "read_photo", describe_missing_photo(library.read_photo))
+    set_attribute(photo_info, "read_photo", describe_missing_photo(photo_info.read_photo))

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import sys
 
-from helpers import store
+from helpers import database
 
 
 def main() -> None:
-    client = store.connect(sys.argv[1])
+    client = database.connect(sys.argv[1])
     print("ready", flush=True)
     sys.stdin.read()  # until the test closes our stdin
-    store.release_database(client)
+    database.release_database(client)
 
 
 if __name__ == "__main__":

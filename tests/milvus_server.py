@@ -7,7 +7,7 @@ socket file to the server's port, and this process forwards a free port on 127.0
 clients use an ordinary URI, `http://127.0.0.1:<port>`.
 
     with running_server(tmp_dir) as uri:
-        client = store.connect(uri)
+        client = database.connect(uri)
 
 Where no namespace can be made (not Linux, or unprivileged user namespaces are disabled, as on Ubuntu 24.04
 unless `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`), `isolation_problem()` says why and

@@ -15,7 +15,7 @@ import pytest
 from pymilvus import DataType, MilvusClient
 from support import unit_vectors
 
-from helpers import store
+from helpers import album, database, filters, store
 
 PATHS = [f"/photos/IMG_{i:04d}.jpg" for i in range(6)]
 METADATA = [
@@ -53,14 +53,14 @@ def check_metadata_and_filters(client: MilvusClient, collection_name: str) -> No
     # a similarity search restricted to one year, then to a year and a word
     hits = store.search_similar(client, collection_name, vectors[0], top_k=6, filter="year == 2024")
     assert sorted(h.path for h in hits) == PATHS[2:5]
-    dogs_2024 = store.combine_filters("year == 2024", store.tag_filter("Dog"))
+    dogs_2024 = filters.combine_filters("year == 2024", filters.tag_filter("Dog"))
     assert sorted(h.path for h in store.search_similar(client, collection_name, vectors[0], top_k=6,
                                                         filter=dogs_2024)) == [PATHS[2], PATHS[4]]
-    new_year = store.date_filter("2023-12-31", "2024-01-02")
+    new_year = filters.date_filter("2023-12-31", "2024-01-02")
     assert sorted(h.path for h in store.search_similar(client, collection_name, vectors[0], top_k=6,
                                                         filter=new_year)) == PATHS[1:3]
     # words alone: no query photo, newest first, no score
-    by_word = store.query_photos(client, collection_name, store.tag_filter("afghan hound", "border collie"))
+    by_word = store.query_photos(client, collection_name, filters.tag_filter("afghan hound", "border collie"))
     assert [h.path for h in by_word] == [PATHS[4], PATHS[2], PATHS[0]]
     assert all(math.isnan(h.score) for h in by_word)
     assert store.query_photos(client, collection_name, 'camera == "Pixel 7"', limit=1)[0].path == PATHS[1]
@@ -69,23 +69,23 @@ def check_metadata_and_filters(client: MilvusClient, collection_name: str) -> No
 
 def check_albums(client: MilvusClient, collection_name: str) -> None:
     vectors = insert_photos(client, collection_name)
-    assert store.add_to_album(client, collection_name, [PATHS[0], PATHS[4]], "my_dog") == 2
-    assert store.add_to_album(client, collection_name, [PATHS[0]], "my_dog") == 0  # already in it
-    assert store.add_to_album(client, collection_name, [PATHS[0]], "holiday") == 1
-    assert store.album_paths(client, collection_name, "my_dog") == [PATHS[0], PATHS[4]]
+    assert album.add_to_album(client, collection_name, [PATHS[0], PATHS[4]], "my_dog") == 2
+    assert album.add_to_album(client, collection_name, [PATHS[0]], "my_dog") == 0  # already in it
+    assert album.add_to_album(client, collection_name, [PATHS[0]], "holiday") == 1
+    assert album.album_paths(client, collection_name, "my_dog") == [PATHS[0], PATHS[4]]
     assert store.count_images(client, collection_name) == len(PATHS)  # updated, not added
     rows = store.get_rows(client, collection_name, PATHS)
     assert list(rows[PATHS[0]]["albums"]) == ["my_dog", "holiday"]
     assert rows[PATHS[0]]["camera"] == "Pixel 7" and list(rows[PATHS[0]]["tags"]) == ["dog", "afghan hound", "afghan"]
     assert np.allclose(store.get_vectors(client, collection_name, PATHS), vectors, atol=1e-6)  # vectors kept
-    hits = store.search_similar(client, collection_name, vectors[1], top_k=6, filter=store.album_filter("my_dog"))
+    hits = store.search_similar(client, collection_name, vectors[1], top_k=6, filter=filters.album_filter("my_dog"))
     assert sorted(h.path for h in hits) == [PATHS[0], PATHS[4]]
-    outside = store.combine_filters(store.tag_filter("dog"), f"not {store.album_filter('my_dog')}")
+    outside = filters.combine_filters(filters.tag_filter("dog"), f"not {filters.album_filter('my_dog')}")
     assert [h.path for h in store.search_similar(client, collection_name, vectors[1], filter=outside)] == [PATHS[2]]
-    assert store.remove_from_album(client, collection_name, [PATHS[4]], "my_dog") == 1
-    assert store.album_paths(client, collection_name, "my_dog") == [PATHS[0]]
-    with pytest.raises(store.StoreError, match="not stored"):
-        store.add_to_album(client, collection_name, ["/photos/never_indexed.jpg"], "my_dog")
+    assert album.remove_from_album(client, collection_name, [PATHS[4]], "my_dog") == 1
+    assert album.album_paths(client, collection_name, "my_dog") == [PATHS[0]]
+    with pytest.raises(database.StoreError, match="not stored"):
+        album.add_to_album(client, collection_name, ["/photos/never_indexed.jpg"], "my_dog")
 
 
 def check_interrupted_album_update(client: MilvusClient, collection_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,13 +98,13 @@ def check_interrupted_album_update(client: MilvusClient, collection_name: str, m
     with monkeypatch.context() as patch:
         patch.setattr(client, "delete", stopped)
         with pytest.raises(KeyboardInterrupt):
-            store.add_to_album(client, collection_name, PATHS[:2], "my_dog")
+            album.add_to_album(client, collection_name, PATHS[:2], "my_dog")
     store.flush_inserts(client, collection_name)
     assert store.count_images(client, collection_name) == len(PATHS) + 2  # the old rows are still there
-    assert store.album_paths(client, collection_name, "my_dog") == PATHS[:2]  # the new ones too
-    assert store.add_to_album(client, collection_name, PATHS[:3], "my_dog") == 3  # run again: heals the doubles
+    assert album.album_paths(client, collection_name, "my_dog") == PATHS[:2]  # the new ones too
+    assert album.add_to_album(client, collection_name, PATHS[:3], "my_dog") == 3  # run again: heals the doubles
     assert store.count_images(client, collection_name) == len(PATHS)
-    assert store.album_paths(client, collection_name, "my_dog") == PATHS[:3]
+    assert album.album_paths(client, collection_name, "my_dog") == PATHS[:3]
 
 
 def check_location_is_opt_in(client: MilvusClient, collection_name: str) -> None:

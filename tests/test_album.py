@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from support import unit_vectors
 
-from helpers import album, config, store
+from helpers import album, config, database, store
 from helpers.hits import Hit
 
 
@@ -60,7 +60,7 @@ def test_noisy_examples_help_and_the_picks_do_not_depend_on_the_combination() ->
 def test_search_with_examples_on_milvus(tmp_settings: config.Settings) -> None:
     vectors = unit_vectors(30, seed=4)
     paths = [f"/img{i}.jpg" for i in range(30)]
-    client = store.connect()
+    client = database.connect()
     try:
         store.insert_embeddings(client, "images", paths, "x", vectors, "m", progress=False)
         by_mean = album.search_with_examples(client, "images", vectors[:3], top_k=5, combine="mean")
@@ -72,4 +72,4 @@ def test_search_with_examples_on_milvus(tmp_settings: config.Settings) -> None:
                                           filter='path != "/img0.jpg"')
         assert "/img0.jpg" not in {h.path for h in kept} and len(kept) == 5
     finally:
-        store.release_database(client)
+        database.release_database(client)

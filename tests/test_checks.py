@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import checks, config, data, store
+from helpers import checks, config, data, database
 
 FAKE_KEY = "sk-test-" + "k3y" * 12  # looks like a real key; must never appear in any output
 
@@ -257,9 +257,9 @@ def test_milvus_lite_opens_and_releases_in_a_temporary_folder(tmp_path: Path,
 
 def test_milvus_lite_that_cannot_start_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args, **kwargs):
-        raise store.StoreError("Milvus Lite could not open the file (disk full)")
+        raise database.StoreError("Milvus Lite could not open the file (disk full)")
 
-    monkeypatch.setattr(store, "connect", broken)
+    monkeypatch.setattr(database, "connect", broken)
     result = checks.check_milvus_lite()
     assert not result.ok and "disk full" in result.detail and "pymilvus[milvus-lite]" in result.fix
 

@@ -19,7 +19,7 @@ import torch
 from support import OFFLINE_MODEL, unit_vectors
 from support import cosines as _cosines
 
-from helpers import config, data, embeddings, indexing, models, plots, store
+from helpers import config, data, database, embeddings, indexing, models, plots, store
 
 CLIP = "clip-random"
 SPEC = models.ModelSpec("ViT-B-32", "random", "open_clip")  # clip-vit-b-32 without its pretrained weights
@@ -36,9 +36,9 @@ def clip_settings(settings: config.Settings, monkeypatch: pytest.MonkeyPatch) ->
 @pytest.fixture
 def client(clip_settings: config.Settings):
     """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
-    client = store.connect()
+    client = database.connect()
     yield client
-    store.release_database(client)
+    database.release_database(client)
 
 
 def _clip_model() -> torch.nn.Module:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support import OFFLINE_MODEL, write_photo
 
-from helpers import config, data, indexing, library, models, store, tags
+from helpers import config, data, database, indexing, library, models, store, tags
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -23,9 +23,9 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 @pytest.fixture
 def client(tmp_settings: config.Settings):
-    client = store.connect()
+    client = database.connect()
     yield client
-    store.release_database(client)
+    database.release_database(client)
 
 
 def _file_time(path: Path, when: datetime) -> None:
@@ -63,7 +63,7 @@ def _own_folder(root: Path) -> Path:
 
 def test_index_library_accounts_for_every_file_and_stores_tags(settings: config.Settings, tmp_path: Path) -> None:
     scan = library.scan_folder(_own_folder(tmp_path / "photos"))
-    client = store.connect()
+    client = database.connect()
     try:
         result = indexing.index_library(client, "mine", scan, OFFLINE_MODEL, progress=False)
         assert (result.added, result.stored) == (3, 3)
@@ -83,7 +83,7 @@ def test_index_library_accounts_for_every_file_and_stores_tags(settings: config.
         beach = store.get_rows(client, "located", [tmp_path / "photos/2024/beach.jpg"], ["latitude", "tags"])
         assert beach[str(tmp_path / "photos/2024/beach.jpg")]["latitude"] == pytest.approx(47.5)
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 def test_a_clip_model_indexes_without_tags(settings: config.Settings, tmp_path: Path,
@@ -92,7 +92,7 @@ def test_a_clip_model_indexes_without_tags(settings: config.Settings, tmp_path: 
     monkeypatch.setitem(models.MODELS, "clip-random", models.ModelSpec("ViT-B-32", "random", "open_clip"))
     assert not tags.has_classifier("clip-random") and tags.has_classifier(OFFLINE_MODEL)
     scan = library.scan_folder(_own_folder(tmp_path / "photos"))
-    client = store.connect()
+    client = database.connect()
     try:
         result = indexing.index_library(client, "clip", scan, "clip-random", progress=False)
         assert result.added == 3 and result.scan.summary()["skipped"] == 1
@@ -100,7 +100,7 @@ def test_a_clip_model_indexes_without_tags(settings: config.Settings, tmp_path: 
         assert all(list(row["tags"]) == [] for row in rows.values())
         assert sorted(row["year"] for row in rows.values()) == [2023, 2024, 2024]
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 def _run_cli(*args: str, env: dict[str, str], script: list[str] | None = None) -> subprocess.CompletedProcess:
@@ -139,12 +139,12 @@ def test_stopped_with_ctrl_c_then_run_again_indexes_each_photo_once(tmp_path: Pa
     assert "1  skipped      not an image file" in again.stdout
     with open(tmp_path / "outputs" / library.REPORT_NAME) as f:
         assert [row["path"] for row in csv.DictReader(f)] == [str(folder / "day0/broken.jpg")]
-    client = store.connect(str(tmp_path / "data" / "milvus.db"))
+    client = database.connect(str(tmp_path / "data" / "milvus.db"))
     try:
         assert store.count_images(client, "mine") == 7
         assert len(store.find_new_images(client, "mine", data.list_images(folder))) == 1  # only the broken one
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 def test_a_missing_folder_is_an_error_that_says_what_to_give(tmp_path: Path, cli_env: dict[str, str]) -> None:

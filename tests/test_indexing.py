@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support import stored_paths
 
-from helpers import config, indexing, store
+from helpers import config, database, indexing, store
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
@@ -21,9 +21,9 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 @pytest.fixture
 def client(tmp_settings: config.Settings):
     """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
-    client = store.connect()
+    client = database.connect()
     yield client
-    store.release_database(client)
+    database.release_database(client)
 
 
 def test_index_images_adds_only_new_images(client, fake_embeddings, tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_killed_run_resumes_with_each_image_once(tmp_path: Path, fake_embeddings
     child = subprocess.run([sys.executable, str(SCRIPTS / "index_and_die.py"), mode, "3", str(db), str(folder)],
                            capture_output=True, text=True, timeout=120)
     assert child.returncode == -9, child.stdout + child.stderr  # it really was killed
-    client = store.connect(str(db))
+    client = database.connect(str(db))
     try:
         assert store.count_images(client, "images") == rows_left  # none lost but the killed batch
         paths = [folder / f"img{i:03d}.jpg" for i in range(40)]
@@ -68,7 +68,7 @@ def test_killed_run_resumes_with_each_image_once(tmp_path: Path, fake_embeddings
         stored = stored_paths(client)
         assert len(stored) == 40 and sorted(stored) == sorted(str(p) for p in paths)  # each exactly once
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 

@@ -19,7 +19,7 @@ from PIL import Image, ImageFile
 from support import BLUE, RED
 from support import write_photo as _photo
 
-from helpers import config, data, library
+from helpers import config, data, demo_library, library, photo_info
 
 FIXED_TIME = datetime(2022, 2, 22, 22, 22, 22)
 
@@ -135,7 +135,7 @@ def _mixed_folder(root: Path) -> dict[str, tuple[str, str, str]]:
 
 
 def _relative(scan: library.LibraryScan) -> dict[str, library.LibraryFile]:
-    return {library.display_path(f.path.relative_to(scan.root)): f for f in scan.files}
+    return {photo_info.display_path(f.path.relative_to(scan.root)): f for f in scan.files}
 
 
 def test_every_file_is_accounted_for_with_its_category_and_reason(tmp_path: Path) -> None:
@@ -248,7 +248,7 @@ def test_date_camera_and_size_come_from_the_header(tmp_path: Path, no_decoding: 
                                                    orientation: int) -> None:
     path = _photo(tmp_path / "2024" / name, size=(48, 64), taken="2024:05:01 10:20:30", camera=" iPhone 13 ",
                   orientation=orientation, thumbnails=[16])
-    info = library.read_photo(path, tmp_path)
+    info = photo_info.read_photo(path, tmp_path)
     assert (info.taken_at, info.taken_at_source) == (datetime(2024, 5, 1, 10, 20, 30), "exif")
     assert (info.camera, info.width, info.height, info.folder) == ("iPhone 13", 48, 64, "2024")
     assert info.format == ("HEIF" if name.endswith("HEIC") else "JPEG") and info.size == path.stat().st_size
@@ -264,7 +264,7 @@ def test_without_a_real_exif_date_the_file_time_is_used_and_said(tmp_path: Path,
     else:
         path = _photo(tmp_path / "IMG_0001.jpg", taken=taken)
     os.utime(path, (FIXED_TIME.timestamp(), FIXED_TIME.timestamp()))
-    info = library.read_photo(path)
+    info = photo_info.read_photo(path)
     assert (info.taken_at, info.taken_at_source, info.camera, info.folder) == (FIXED_TIME, "file_time", "", "")
 
 
@@ -295,7 +295,7 @@ def test_a_photo_that_disappears_before_it_is_read_is_skipped(tmp_path: Path) ->
 def test_a_photo_that_changes_while_it_is_read_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           change: str, reason: str) -> None:
     _photo(tmp_path / "syncing.jpg")
-    real_read_header = library._read_header
+    real_read_header = photo_info._read_header
 
     def read_while_a_sync_writes(photo: Path, include_location: bool) -> dict:
         header = real_read_header(photo, include_location)
@@ -306,7 +306,7 @@ def test_a_photo_that_changes_while_it_is_read_is_skipped(tmp_path: Path, monkey
                 f.write(b"more bytes arriving")
         return header
 
-    monkeypatch.setattr(library, "_read_header", read_while_a_sync_writes)
+    monkeypatch.setattr(photo_info, "_read_header", read_while_a_sync_writes)
     photos, scan = library.read_photos(library.scan_folder(tmp_path))
     assert photos == [] and reason in _relative(scan)["syncing.jpg"].reason
     assert scan.summary()[library.SKIPPED] == 1
@@ -340,7 +340,7 @@ def test_an_unreadable_photo_is_skipped_with_the_reason(tmp_path: Path, monkeypa
                     raise PermissionError(13, "Permission denied", os.fsdecode(file))
                 return real_open(file, *args, **kwargs)
 
-            monkeypatch.setattr(library, "open", refusing_open, raising=False)
+            monkeypatch.setattr(photo_info, "open", refusing_open, raising=False)
         photos, scan = library.read_photos(library.scan_folder(tmp_path))
     finally:
         locked.chmod(0o644)
@@ -376,7 +376,7 @@ def test_the_report_lists_every_file_not_used_with_its_reason(tmp_path: Path, tm
     assert report == tmp_settings.output_dir / "skipped_files.csv"
     with open(report, newline="", encoding="utf-8") as f:
         rows = [tuple(row.values()) for row in csv.DictReader(f)]
-    assert rows == [(library.display_path(f.path), f.category, f.kind, f.reason) for f in scan.not_used]
+    assert rows == [(photo_info.display_path(f.path), f.category, f.kind, f.reason) for f in scan.not_used]
     assert len(rows) == len(scan.files) - len(scan.photos) and all(row[3] for row in rows)
     everything = library.write_skipped_report(scan, tmp_path / "all.csv", include_photos=True)
     assert len(everything.read_text(encoding="utf-8").splitlines()) == len(scan.files) + 1
@@ -412,7 +412,7 @@ def test_the_report_is_replaced_atomically(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_the_demo_library_has_what_notebook_06_shows(tmp_path: Path, real_dataset: data.Dataset) -> None:
-    folder = library.make_demo_library(tmp_path / "demo", real_dataset.root)
+    folder = demo_library.make_demo_library(tmp_path / "demo", real_dataset.root)
     photos, scan = library.read_photos(library.scan_folder(folder), include_location=True)
     assert scan.summary() == {"photo": 30, "skipped": 3, "unsupported": 2, "not_a_photo": 3}
     assert scan.kinds(library.PHOTO) == {"jpeg": 26, "heic": 3, "png": 1}
@@ -434,19 +434,19 @@ def test_the_demo_library_has_what_notebook_06_shows(tmp_path: Path, real_datase
 
 def test_the_demo_library_is_deterministic_and_never_overwrites_your_files(tmp_path: Path,
                                                                           real_dataset: data.Dataset) -> None:
-    first = library.make_demo_library(tmp_path / "one", real_dataset.root)
-    second = library.make_demo_library(tmp_path / "two", real_dataset.root)
+    first = demo_library.make_demo_library(tmp_path / "one", real_dataset.root)
+    second = demo_library.make_demo_library(tmp_path / "two", real_dataset.root)
     files_one = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert files_one == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
     for name in files_one:
         if name.suffix.lower() != ".heic":  # HEVC encoding may differ by a few bytes between runs
             assert (first / name).read_bytes() == (second / name).read_bytes(), name
     (first / "sentinel.txt").write_text("a rebuild would remove me")
-    assert library.make_demo_library(first, real_dataset.root) == first  # reused, not rebuilt
+    assert demo_library.make_demo_library(first, real_dataset.root) == first  # reused, not rebuilt
     assert (first / "sentinel.txt").exists()
     mine = tmp_path / "my photos"
     mine.mkdir()
     (mine / "IMG_0001.jpg").write_bytes(b"precious")
     with pytest.raises(FileExistsError, match="never deletes your files"):
-        library.make_demo_library(mine, real_dataset.root)
+        demo_library.make_demo_library(mine, real_dataset.root)
     assert (mine / "IMG_0001.jpg").read_bytes() == b"precious"

@@ -174,8 +174,8 @@ def test_solutions_shape(name: str) -> None:
     assert f"(../notebooks/{name})" in _source(cells[0])  # back to the exercises
     code = [_source(c) for c in cells if c["cell_type"] == "code"]
     assert code[0] == headers.setup_cell(), "run tools/sync_notebook_headers.py"
-    if any("store.connect(" in text for text in code):
-        assert "store.release_database(" in code[-1], "end by releasing Milvus Lite for the next notebook"
+    if any("database.connect(" in text for text in code):
+        assert "database.release_database(" in code[-1], "end by releasing Milvus Lite for the next notebook"
 
 
 @pytest.mark.parametrize("name", SOLVED)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config, reset, store
+from helpers import config, database, reset
 
 HOLDER = Path(__file__).with_name("hold_database.py")
 
@@ -32,7 +32,7 @@ def _learner_state(settings: config.Settings) -> dict[str, Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
     paths["database"] = settings.milvus_lite_path
-    store.release_database(store.connect(str(settings.milvus_lite_path)))  # a real Milvus Lite database
+    database.release_database(database.connect(str(settings.milvus_lite_path)))  # a real Milvus Lite database
     return paths
 
 
@@ -49,12 +49,12 @@ def test_reset_removes_the_computed_state_and_keeps_dataset_and_bundle(tmp_setti
 
 
 def test_a_database_with_collections_is_removed(tmp_settings: config.Settings) -> None:
-    client = store.connect(str(tmp_settings.milvus_lite_path))
+    client = database.connect(str(tmp_settings.milvus_lite_path))
     try:  # Milvus Lite writes a manifest.json per collection: not an offline bundle's
         client.create_collection("photos", dimension=4)
         client.insert("photos", [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}])
     finally:
-        store.release_database(client)
+        database.release_database(client)
     assert list(tmp_settings.milvus_lite_path.rglob(reset.BUNDLE_MARKER)), "Milvus Lite's layout changed"
     assert reset.reset_learner_state(tmp_settings) == [tmp_settings.milvus_lite_path]
     assert not tmp_settings.milvus_lite_path.exists()
@@ -94,7 +94,7 @@ def test_a_database_held_by_another_kernel_stops_the_reset(tmp_settings: config.
                               stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(store.DatabaseLockedError, match="another process"):
+        with pytest.raises(database.DatabaseLockedError, match="another process"):
             reset.reset_learner_state(tmp_settings)
         assert paths["database"].exists() and paths["cache"].exists() and paths["comic"].exists()
     finally:

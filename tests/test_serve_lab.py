@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config, store
+from helpers import config, database, store
 
 SERVE_LAB = config.REPO_ROOT / "tools" / "serve_lab.py"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -33,13 +33,13 @@ def assert_file_is_free(timeout: float = 0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            client = store.connect()
+            client = database.connect()
             break
-        except store.DatabaseLockedError:
+        except database.DatabaseLockedError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-    store.release_database(client)
+    database.release_database(client)
 
 
 def test_two_kernels_share_the_served_database_which_is_free_afterwards(tmp_settings: config.Settings) -> None:
@@ -51,11 +51,11 @@ def test_two_kernels_share_the_served_database_which_is_free_afterwards(tmp_sett
     assert "images seen by the first: 2" in run.stdout  # the second process's rows, seen by the first at once
     assert "released a file: False" in run.stdout  # a served database has no lock to release
     assert (tmp_settings.data_dir / "milvus-lite-server.log").is_file()
-    client = store.connect()  # the server has stopped: this process can open the file, and the rows are there
+    client = database.connect()  # the server has stopped: this process can open the file, and the rows are there
     try:
         assert store.count_images(client, "shared") == 2
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 def test_a_database_held_by_a_kernel_is_refused_with_advice(tmp_settings: config.Settings) -> None:
@@ -81,8 +81,8 @@ def test_the_server_stops_with_the_launcher(tmp_settings: config.Settings, how: 
     try:
         assert process.stdout.readline().startswith("Serving the Milvus Lite database")
         assert process.stdout.readline().startswith("ready http://127.0.0.1:")
-        with pytest.raises(store.DatabaseLockedError):
-            store.connect()  # served: the server holds the file
+        with pytest.raises(database.DatabaseLockedError):
+            database.connect()  # served: the server holds the file
         process.send_signal(getattr(signal, how))
         process.wait(timeout=60)
         assert_file_is_free(timeout=30 if how == "SIGKILL" else 0)

@@ -16,7 +16,7 @@ import pytest
 from pymilvus import MilvusClient
 from support import unit_vectors
 
-from helpers import config, store
+from helpers import config, database, filters, store
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 DIM = 16
@@ -25,9 +25,9 @@ DIM = 16
 @pytest.fixture
 def client(tmp_settings: config.Settings):
     """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
-    client = store.connect()
+    client = database.connect()
     yield client
-    store.release_database(client)
+    database.release_database(client)
 
 
 # --- connect, schema and mismatches ----------------------------------------------------------------------------
@@ -35,17 +35,17 @@ def client(tmp_settings: config.Settings):
 
 def test_connect_creates_the_lite_folder(tmp_settings: config.Settings) -> None:
     assert not tmp_settings.data_dir.exists()
-    client = store.connect()
+    client = database.connect()
     try:
         assert tmp_settings.milvus_lite_path.exists()
         assert store.count_images(client, "images") == 0
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 def test_connect_to_a_missing_server_says_what_to_check() -> None:
-    with pytest.raises(store.StoreError, match="MILVUS_URI"):
-        store.connect("http://127.0.0.1:1")
+    with pytest.raises(database.StoreError, match="MILVUS_URI"):
+        database.connect("http://127.0.0.1:1")
 
 
 def test_create_collection_has_the_explicit_schema(client) -> None:
@@ -150,7 +150,7 @@ def test_search_one_query_and_a_filter(client) -> None:
 
 @pytest.mark.parametrize("query, error, match", [
     (np.ones(8), store.SchemaMismatchError, "8 dimensions"),
-    ("bad filter", store.StoreError, "A filter looks like"),
+    ("bad filter", database.StoreError, "A filter looks like"),
 ])
 def test_search_errors_teach(client, capfd: pytest.CaptureFixture, query, error, match) -> None:
     store.insert_embeddings(client, "images", ["/a.jpg"], ["a"], unit_vectors(1), "m", progress=False)
@@ -162,21 +162,21 @@ def test_search_errors_teach(client, capfd: pytest.CaptureFixture, query, error,
 
 
 def test_search_a_missing_collection(client) -> None:
-    with pytest.raises(store.StoreError, match="index_images"):
+    with pytest.raises(database.StoreError, match="index_images"):
         store.search_similar(client, "nothing_here", unit_vectors(1)[0])
 
 
 def test_reopened_database_counts_and_searches(tmp_settings: config.Settings) -> None:
-    client = store.connect()
+    client = database.connect()
     store.insert_embeddings(client, "images", ["/a.jpg", "/b.jpg"], "x", unit_vectors(2), "m", progress=False)
-    store.release_database(client)
-    client = store.connect()
+    database.release_database(client)
+    client = database.connect()
     try:
         assert client.get_load_state("images")["state"].name != "Loaded"  # what Milvus Lite does on reopen
         assert store.count_images(client, "images") == 2
         assert store.search_similar(client, "images", unit_vectors(2)[1], top_k=1)[0].path == "/b.jpg"
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 # --- which images are stored -----------------------------------------------------------------------------------------
@@ -198,24 +198,24 @@ def test_second_process_gets_advice_then_release_frees_the_file(tmp_path: Path, 
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(store.DatabaseLockedError) as err:
-            store.connect(str(db))
+        with pytest.raises(database.DatabaseLockedError) as err:
+            database.connect(str(db))
         for advice in ("another process", "release_database", "Shut Down Kernel", "milvus-lite server", "MILVUS_URI"):
             assert advice in str(err.value)
         assert "DataDirLockedError" not in capfd.readouterr().err  # Milvus Lite's own traceback stays hidden
         holder.stdin.write("release\n")
         holder.stdin.flush()
         assert holder.stdout.readline().strip() == "released"
-        client = store.connect(str(db))  # the holder is still running, but has let go of the file
-        store.release_database(client)
+        client = database.connect(str(db))  # the holder is still running, but has let go of the file
+        database.release_database(client)
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
 
 
 def test_release_database_frees_the_file_for_another_process(tmp_settings: config.Settings) -> None:
-    client = store.connect()
-    store.release_database(client)
+    client = database.connect()
+    database.release_database(client)
     holder = subprocess.Popen([sys.executable, str(SCRIPTS / "hold_database.py"), str(tmp_settings.milvus_lite_path)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -236,14 +236,14 @@ def test_search_matches_exact_cosine_on_the_sample_embeddings(real_dataset, tmp_
     model_name = "efficientnet_lite0"  # the offline model; the embedding cache makes re-runs fast
     train = embeddings.embed_images(real_dataset.train.image_paths, model_name, progress=False)
     test = embeddings.embed_images(real_dataset.test.image_paths, model_name, progress=False)
-    client = store.connect(str(tmp_path / "exact.db"))
+    client = database.connect(str(tmp_path / "exact.db"))
     try:
         labels = [Path(p).parent.name for p in train.image_paths]
         store.insert_embeddings(client, "images", train.image_paths, labels, train.embeddings, model_name,
                                 progress=False)
         results = store.search_similar(client, "images", test.embeddings, top_k=10)
     finally:
-        store.release_database(client)
+        database.release_database(client)
     keys = np.array([store.path_key(p) for p in train.image_paths])
     similarities = test.embeddings @ train.embeddings.T
     exact = np.argsort(-similarities, axis=1)[:, :10]
@@ -254,24 +254,24 @@ def test_search_matches_exact_cosine_on_the_sample_embeddings(real_dataset, tmp_
 
 
 def test_a_released_client_opens_its_database_again_when_used(tmp_settings) -> None:
-    client = store.connect()
+    client = database.connect()
     vectors = np.eye(2, 8, dtype=np.float32)
     store.insert_embeddings(client, "released", ["/a.jpg", "/b.jpg"], "x", vectors, "m", progress=False)
-    assert store.release_database(client) is True  # a Milvus Lite file was freed
+    assert database.release_database(client) is True  # a Milvus Lite file was freed
     assert another_process_opens(tmp_settings.milvus_lite_path)
     try:
         assert store.count_images(client, "released") == 2  # as the explorer does after the notebook's last cell
         assert store.search_similar(client, "released", vectors[1], top_k=1)[0].path == "/b.jpg"
         assert not another_process_opens(tmp_settings.milvus_lite_path)  # this process holds the file again
     finally:
-        assert store.release_database(client) is True
+        assert database.release_database(client) is True
     assert another_process_opens(tmp_settings.milvus_lite_path)
 
 
 def test_a_client_not_made_by_connect_says_how_to_reconnect() -> None:
     foreign = MilvusClient.__new__(MilvusClient)  # made by hand: the helpers do not know its database
-    store._RELEASED.add(foreign)
-    with pytest.raises(store.StoreError, match=r"client = store.connect\(\)"):
+    database._RELEASED.add(foreign)
+    with pytest.raises(database.StoreError, match=r"client = database.connect\(\)"):
         store.count_images(foreign, "anything")
 
 
@@ -294,18 +294,18 @@ def test_a_lock_error_shows_its_advice_first_and_no_traceback(tmp_path: Path, ca
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(store.DatabaseLockedError) as err:
-            store.connect(str(db))
+        with pytest.raises(database.DatabaseLockedError) as err:
+            database.connect(str(db))
         shell = InteractiveShell.instance()
-        shell.user_ns["store"] = store
+        shell.user_ns["database"] = database
         capsys.readouterr()
-        result = shell.run_cell(f"client = store.connect({str(db)!r})")
+        result = shell.run_cell(f"client = database.connect({str(db)!r})")
         shown = capsys.readouterr().out
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no "During handling of..." chain
-    assert isinstance(result.error_in_exec, store.DatabaseLockedError)
+    assert isinstance(result.error_in_exec, database.DatabaseLockedError)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", shown).strip()
     assert plain.startswith(f"DatabaseLockedError: The Milvus Lite database {db} is open in another process")
     assert "Shut Down Kernel" in plain and "make run" in plain
@@ -318,7 +318,7 @@ def test_a_lock_error_shows_its_advice_first_and_no_traceback(tmp_path: Path, ca
     ('odd "name"', 'label == "odd \\"name\\""'),
 ])
 def test_label_filter(label, expected):
-    assert store.label_filter(label) == expected
+    assert filters.label_filter(label) == expected
 
 
 # --- the gRPC connection: no keepalive pings to a server on this machine ---------------------------------------
@@ -330,7 +330,7 @@ def test_label_filter(label, expected):
     ("https://in01-abc.zillizcloud.com", False), ("http://10.0.0.5:19530", False),
 ])
 def test_loopback_addresses(uri: str, loopback: bool) -> None:
-    assert store._is_loopback(uri) is loopback
+    assert database._is_loopback(uri) is loopback
 
 
 def test_a_lite_client_sends_no_keepalive_pings(tmp_settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -349,11 +349,11 @@ def test_a_lite_client_sends_no_keepalive_pings(tmp_settings, monkeypatch: pytes
         return real_channel(target, options, *args, **kwargs)
 
     monkeypatch.setattr(grpc, "insecure_channel", recording_channel)
-    client = store.connect()
+    client = database.connect()
     try:
         assert channels and all(options["grpc.keepalive_time_ms"] == 2**31 - 1 for options in channels)
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 # --- filtered search: top_k hits whenever that many rows match ---------------------------------------------------
@@ -371,10 +371,11 @@ def test_a_filtered_search_finds_top_k_far_from_the_query(client) -> None:
     wait_for_lite_index(client, "clusters")  # until then Milvus Lite searches exhaustively, and finds them all
     for query in range(0, 1000, 100):
         for label in ("class_007", "class_042", "class_093"):
-            hits = store.search_similar(client, "clusters", vectors[query], top_k=10, filter=store.label_filter(label))
+            hits = store.search_similar(client, "clusters", vectors[query], top_k=10,
+                                        filter=filters.label_filter(label))
             assert len(hits) == 10 and {hit.label for hit in hits} == {label}
     assert len(store.search_similar(client, "clusters", vectors[0], top_k=12,
-                                    filter=store.label_filter("class_042"))) == 10  # only 10 rows match
+                                    filter=filters.label_filter("class_042"))) == 10  # only 10 rows match
 
 
 def wait_for_lite_index(client, collection_name: str) -> None:
@@ -384,5 +385,5 @@ def wait_for_lite_index(client, collection_name: str) -> None:
     """
     from milvus_lite.server_manager import server_manager_instance
 
-    _, database, _ = server_manager_instance._servers[str(store._LITE_PATHS[client])]
-    database.get_collection(collection_name)._wait_for_bg()
+    _, lite_db, _ = server_manager_instance._servers[str(database._LITE_PATHS[client])]
+    lite_db.get_collection(collection_name)._wait_for_bg()

@@ -10,15 +10,15 @@ from datetime import date, datetime
 import photo_field_checks as checks
 import pytest
 
-from helpers import config, store
+from helpers import config, database, filters, store
 
 
 @pytest.fixture
 def client(tmp_settings: config.Settings):
     """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
-    client = store.connect()
+    client = database.connect()
     yield client
-    store.release_database(client)
+    database.release_database(client)
 
 
 def test_metadata_fields_and_filters(client) -> None:
@@ -47,17 +47,17 @@ def test_an_older_collection_is_refused_with_advice(client) -> None:
     (('say "hi"',), 'array_contains_any(tags, ["say \\"hi\\""])'),
 ])
 def test_tag_filter(words, expected) -> None:
-    assert store.tag_filter(*words) == expected
+    assert filters.tag_filter(*words) == expected
 
 
 def test_filter_helpers() -> None:
-    assert store.album_filter(" my_dog ") == 'array_contains(albums, "my_dog")'
-    assert store.date_filter("2024-01-01", date(2025, 1, 1)) == "taken_at >= 1704067200 and taken_at < 1735689600"
-    assert store.date_filter(end="1970-01-02") == "taken_at < 86400"
-    assert store.combine_filters("year == 2024", None, "") == "year == 2024"
-    assert store.combine_filters("a", "b") == "(a) and (b)"
-    assert store.combine_filters(None) is None
-    for bad in (lambda: store.tag_filter(" "), lambda: store.date_filter(), lambda: store.album_filter("")):
+    assert filters.album_filter(" my_dog ") == 'array_contains(albums, "my_dog")'
+    assert filters.date_filter("2024-01-01", date(2025, 1, 1)) == "taken_at >= 1704067200 and taken_at < 1735689600"
+    assert filters.date_filter(end="1970-01-02") == "taken_at < 86400"
+    assert filters.combine_filters("year == 2024", None, "") == "year == 2024"
+    assert filters.combine_filters("a", "b") == "(a) and (b)"
+    assert filters.combine_filters(None) is None
+    for bad in (lambda: filters.tag_filter(" "), lambda: filters.date_filter(), lambda: filters.album_filter("")):
         with pytest.raises(ValueError):
             bad()
 
@@ -67,6 +67,6 @@ def test_photo_fields_fill_in_the_unknown_and_clip_long_text() -> None:
                               "tags": ["Dog", "dog", "DOG ", *[f"w{i}" for i in range(40)]], "albums": [" a ", "a"]})
     assert row["taken_at"] == -3600 and row["year"] == 1969  # before 1970: negative seconds
     assert len(row["camera"]) == store.MAX_LENGTHS["camera"]
-    assert row["tags"][:2] == ["dog", "w0"] and len(row["tags"]) == store.MAX_WORDS
+    assert row["tags"][:2] == ["dog", "w0"] and len(row["tags"]) == filters.MAX_WORDS
     assert row["albums"] == ["a"] and "latitude" not in row
     assert store.photo_fields({}, location=True)["latitude"] == store.NO_LOCATION

@@ -16,7 +16,7 @@ import photo_field_checks as checks
 import pytest
 from support import stored_paths, unit_vectors
 
-from helpers import config, indexing, store
+from helpers import config, database, indexing, store
 
 pytestmark = pytest.mark.server
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -25,27 +25,27 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 @pytest.fixture
 def client(server_uri: str):
     """A client of the test server; the test's collections are dropped afterwards."""
-    client = store.connect(server_uri)
+    client = database.connect(server_uri)
     yield client
     for name in client.list_collections():
         client.drop_collection(name)
-    store.release_database(client)
+    database.release_database(client)
 
 
 def test_connect_uses_milvus_uri(server_uri: str, tmp_settings: config.Settings,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MILVUS_URI", server_uri)
-    client = store.connect()
+    client = database.connect()
     try:
         assert client.get_server_version().startswith("v2.3")
         assert not tmp_settings.milvus_lite_path.exists()  # no Milvus Lite file was made
     finally:
-        assert store.release_database(client) is False  # on a server: only closes this client, frees no file
+        assert database.release_database(client) is False  # on a server: only closes this client, frees no file
 
 
 def test_a_released_server_client_reconnects_when_used(client) -> None:
     store.insert_embeddings(client, "images", ["/a.jpg", "/b.jpg"], "x", unit_vectors(2), "m", progress=False)
-    store.release_database(client)
+    database.release_database(client)
     assert store.count_images(client, "images") == 2  # connected again, as the explorer does after Run all
     assert store.search_similar(client, "images", unit_vectors(2)[1], top_k=1)[0].path == "/b.jpg"
 

@@ -150,17 +150,17 @@ def hub_folder_name(model_name: str) -> str:
 
 def build_collection(dataset_root: Path, model_name: str) -> int:
     """Index the training photos as notebook 03 does; with the re-keyed cache no photo goes through the model."""
-    from helpers import config, data, indexing, store
+    from helpers import config, data, database, indexing, store
 
     dataset = data.load_dataset(dataset_root)
     collection_name = config.load_settings().collection_name
-    client = store.connect()
+    client = database.connect()
     try:
         indexing.index_images(client, collection_name, dataset.train.image_paths, dataset.train.labels,
                               model_name)
         return store.count_images(client, collection_name)
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 def remember_model(model_name: str, env_file: Path = REPO_ROOT / ".env") -> bool:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from helpers import store  # noqa: E402
+from helpers import database  # noqa: E402
 
-client = store.connect(sys.argv[1])
+client = database.connect(sys.argv[1])
 print("holding", flush=True)
 sys.stdin.readline()
-store.release_database(client)
+database.release_database(client)
 print("released", flush=True)
 sys.stdin.readline()

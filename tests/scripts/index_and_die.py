@@ -19,9 +19,9 @@ import fake_embeddings  # noqa: E402
 from milvus_lite.storage import wal  # noqa: E402
 from pymilvus import MilvusClient  # noqa: E402
 
-from helpers import indexing, store  # noqa: E402
+from helpers import database, indexing  # noqa: E402
 
-mode, kill_at, database, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+mode, kill_at, db_path, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 calls = {"n": 0}
 
 
@@ -56,7 +56,7 @@ if mode == "after_insert":
     MilvusClient.insert = insert_then_die
 else:
     wal.WAL.write_insert = die_in_wal_write
-client = store.connect(database)
+client = database.connect(db_path)
 paths = [os.path.join(folder, f"img{i:03d}.jpg") for i in range(40)]
 indexing.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False)
 print("finished without being killed")

@@ -17,7 +17,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 import fake_embeddings  # noqa: E402
 
-from helpers import embeddings, indexing, store  # noqa: E402
+from helpers import database, embeddings, indexing  # noqa: E402
 
 PATHS = [f"/photos/img{i:03d}.jpg" for i in range(20)]
 
@@ -30,7 +30,7 @@ if sys.argv[1:] == ["run"]:
         return fast(*args, **kwargs)
 
     embeddings.embed_images = slow
-    client = store.connect()
+    client = database.connect()
     print("ready", flush=True)
     sys.stdin.readline()  # "go"
     try:
@@ -50,6 +50,6 @@ for run in runs:
 for run in runs:
     said, _ = run.communicate(timeout=120)
     print("run said:", said.strip(), flush=True)
-client = store.connect()
+client = database.connect()
 rows = client.query("photos", filter="", output_fields=["path"], limit=1000, consistency_level="Strong")
 print("rows:", len(rows), "distinct paths:", len({row["path"] for row in rows}), flush=True)

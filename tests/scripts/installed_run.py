@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 import helpers
-from helpers import cache, comics, config, data, indexing, plots, store
+from helpers import cache, comics, config, data, database, indexing, plots
 
 N_PHOTOS = 8  # enough to write the cache and the database, few enough to stay quick
 
@@ -29,12 +29,12 @@ def tiny_png() -> bytes:
 
 def index_a_few_photos(dataset: data.Dataset, settings: config.Settings) -> int:
     """Embed (torch, so no ONNX export) and store a few training photos in the default Milvus Lite file."""
-    client = store.connect()
+    client = database.connect()
     try:
         return indexing.index_images(client, settings.collection_name, dataset.train.image_paths[:N_PHOTOS],
                                      dataset.train.labels[:N_PHOTOS], backend="torch", progress=False)
     finally:
-        store.release_database(client)
+        database.release_database(client)
 
 
 def main() -> dict[str, object]:

@@ -16,10 +16,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from helpers import store  # noqa: E402
+from helpers import database, store  # noqa: E402
 
 print("uri", os.environ.get("MILVUS_URI", ""), flush=True)
-client = store.connect()
+client = database.connect()
 if sys.argv[1:] == ["second"]:
     vectors = np.eye(2, 8, dtype=np.float32)
     store.insert_embeddings(client, "shared", ["/a.jpg", "/b.jpg"], "x", vectors, "m", progress=False)
@@ -27,4 +27,4 @@ if sys.argv[1:] == ["second"]:
 second = subprocess.run([sys.executable, __file__, "second"], capture_output=True, text=True, timeout=120)
 print("second process:", "ok" if second.returncode == 0 else second.stderr[-2000:], flush=True)
 print("images seen by the first:", store.count_images(client, "shared"), flush=True)
-print("released a file:", store.release_database(client), flush=True)
+print("released a file:", database.release_database(client), flush=True)
