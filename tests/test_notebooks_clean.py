@@ -27,8 +27,9 @@ NOTEBOOK_DIR = config.REPO_ROOT / "notebooks"
 SOLUTIONS_DIR = config.REPO_ROOT / "solutions"
 EXPECTED = ["01_setup.ipynb", "02_feature_extraction.ipynb", "03_indexing.ipynb",
             "04_search_and_visualisation.ipynb", "05_comic_generation.ipynb", "06_your_own_photos.ipynb"]
-# Tutorial notebooks whose solutions are written (04 gets its own when its new section has landed).
-SOLVED = ["01_setup.ipynb", "02_feature_extraction.ipynb", "03_indexing.ipynb", "05_comic_generation.ipynb"]
+# Tutorial notebooks whose solutions are written.
+SOLVED = ["01_setup.ipynb", "02_feature_extraction.ipynb", "03_indexing.ipynb",
+          "04_search_and_visualisation.ipynb", "05_comic_generation.ipynb", "06_your_own_photos.ipynb"]
 DEEP_DIVE = "(deep dive: skip in a workshop)"  # the end of a skippable section's heading
 
 
