@@ -19,16 +19,23 @@ from helpers import data
 
 
 class PhotoPicker:
-    """A grid of thumbnails, each with a checkbox: tick the photos that are your dog (notebook 06)."""
+    """A grid of thumbnails, each with a checkbox: tick the photos that are your dog (notebook 06).
+
+    `ticked` photos start ticked; one that is not among `image_paths` (your example photo, when the search did
+    not return it because its tags say something else) is shown first, so that it is never left out.
+    """
 
     def __init__(self, image_paths: Sequence[Path | str], captions: Sequence[str] | None = None, ncols: int = 5,
                  cell: int = 140, ticked: Sequence[Path | str] = ()):
         import ipywidgets as widgets
 
-        self.image_paths = [Path(p) for p in image_paths]
-        captions = list(captions) if captions is not None else [p.name for p in self.image_paths]
-        if len(captions) != len(self.image_paths):
-            raise ValueError(f"Got {len(captions)} captions for {len(self.image_paths)} photos.")
+        shown = [Path(p) for p in image_paths]
+        captions = list(captions) if captions is not None else [p.name for p in shown]
+        if len(captions) != len(shown):
+            raise ValueError(f"Got {len(captions)} captions for {len(shown)} photos.")
+        extra = list(dict.fromkeys(Path(p) for p in ticked if Path(p) not in shown))  # e.g. an untagged example
+        self.image_paths = extra + shown
+        captions = [p.name for p in extra] + captions
         self.checkboxes = [widgets.Checkbox(value=False, description=caption, indent=False,
                                             layout=widgets.Layout(width=f"{cell}px"))
                            for caption in captions]

@@ -32,6 +32,14 @@ def test_ticks_in_the_grid_are_the_picked_photos(candidates: list[Path]) -> None
         grid.tick([Path("/elsewhere.jpg")])
 
 
+def test_a_ticked_photo_the_search_did_not_return_is_shown_first(candidates: list[Path]) -> None:
+    example = candidates[4]  # your example, not among the candidates (its tags said something else)
+    grid = picker.PhotoPicker(candidates[:4], captions=["a", "b", "c", "d"], ticked=[example])
+    assert grid.image_paths == [example, *candidates[:4]] and grid.picked == [example]
+    assert [box.description for box in grid.checkboxes] == [example.name, "a", "b", "c", "d"]
+    assert len(picker.PhotoPicker(candidates, ticked=[candidates[2]]).image_paths) == 5  # shown: not added again
+
+
 def test_the_grid_shows_each_photo_with_its_checkbox_and_caption(candidates: list[Path]) -> None:
     grid = picker.PhotoPicker(candidates, captions=[f"#{i}" for i in range(5)], ticked=candidates[:2], cell=32)
     cells = grid.widget.children[1].children
