@@ -23,7 +23,7 @@ from fake_openai import TEST_KEY, FakeOpenAI
 from PIL import Image
 from support import OFFLINE_MODEL
 
-from helpers import config, data, embeddings, onnx_export, openai_api
+from helpers import config, data, database, embeddings, onnx_export, openai_api
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +43,14 @@ def tmp_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> config.Sett
     monkeypatch.delenv("MILVUS_URI", raising=False)
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
     return config.load_settings()
+
+
+@pytest.fixture
+def client(tmp_settings: config.Settings) -> Iterator:
+    """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
+    client = database.connect()
+    yield client
+    database.release_database(client)
 
 
 @pytest.fixture(scope="session")

@@ -21,13 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
-@pytest.fixture
-def client(tmp_settings: config.Settings):
-    client = database.connect()
-    yield client
-    database.release_database(client)
-
-
 def _file_time(path: Path, when: datetime) -> None:
     os.utime(path, (when.timestamp(), when.timestamp()))
 

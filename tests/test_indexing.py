@@ -13,17 +13,9 @@ from pathlib import Path
 import pytest
 from support import stored_paths
 
-from helpers import config, database, indexing, store
+from helpers import database, indexing, store
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-
-
-@pytest.fixture
-def client(tmp_settings: config.Settings):
-    """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
-    client = database.connect()
-    yield client
-    database.release_database(client)
 
 
 def test_index_images_adds_only_new_images(client, fake_embeddings, tmp_path: Path) -> None:

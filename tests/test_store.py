@@ -22,14 +22,6 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 DIM = 16
 
 
-@pytest.fixture
-def client(tmp_settings: config.Settings):
-    """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
-    client = database.connect()
-    yield client
-    database.release_database(client)
-
-
 # --- connect, schema and mismatches ----------------------------------------------------------------------------
 
 

@@ -10,15 +10,7 @@ from datetime import date, datetime
 import photo_field_checks as checks
 import pytest
 
-from helpers import config, database, filters, store
-
-
-@pytest.fixture
-def client(tmp_settings: config.Settings):
-    """A Milvus Lite client on a fresh database under the test's temporary folder, released afterwards."""
-    client = database.connect()
-    yield client
-    database.release_database(client)
+from helpers import filters, store
 
 
 def test_metadata_fields_and_filters(client) -> None:
