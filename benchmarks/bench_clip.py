@@ -23,9 +23,9 @@ import argparse
 import dataclasses
 import sys
 import time
-from collections.abc import Callable
 
 import numpy as np
+import timing  # benchmarks/timing.py
 
 from helpers import data, embeddings, metrics, models
 from helpers.hits import Hit
@@ -123,24 +123,14 @@ def _print_speed(dataset: data.Dataset, args: argparse.Namespace) -> None:
           f"batch size {args.batch_size}, best of {args.repeats}")
     print(f"  warm-up (model build, ONNX export): {time.perf_counter() - start:.1f} s")
     for backend in args.backends:
-        seconds = _best_time(lambda b=backend: embeddings.embed_images(
+        seconds = timing.best_time(lambda b=backend: embeddings.embed_images(
             image_paths, model_name, backend=b, batch_size=args.batch_size, progress=False,
             use_cache=False), args.repeats)
         print(f"  photos, pipeline {backend:<10} {len(image_paths) / seconds:8.1f} images/s")
-    seconds = _best_time(lambda: embeddings.embed_text(queries, model_name), args.repeats)
+    seconds = timing.best_time(lambda: embeddings.embed_text(queries, model_name), args.repeats)
     print(f"  words, embed_text (torch)   {len(queries) / seconds:8.1f} queries/s (100 prompts in one call)")
-    seconds = _best_time(lambda: [embeddings.embed_text(q, model_name) for q in queries[:20]], args.repeats)
+    seconds = timing.best_time(lambda: [embeddings.embed_text(q, model_name) for q in queries[:20]], args.repeats)
     print(f"  words, one query per call   {seconds / 20 * 1000:8.1f} ms per query")
-
-
-def _best_time(work: Callable[[], object], repeats: int) -> float:
-    """The shortest of `repeats` runs of `work`, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,12 @@ import dataclasses
 import os
 import platform
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+import timing  # benchmarks/timing.py
 import torch
 
-from helpers import data, embeddings, metrics, models, onnx_export
+from helpers import data, embeddings, models, onnx_export
 
 
 def main() -> None:
@@ -43,14 +42,15 @@ def main() -> None:
     for backend in args.backends:  # load, export and warm up outside the timings
         embeddings.embed_images(image_paths[:4], model_name, backend=backend, progress=False, use_cache=False)
     print(f"warm-up (model load, ONNX export and int8 calibration): {time.perf_counter() - start:.1f} s\n")
-    seconds = {"blog's per-image loop": _best_time(lambda: _blog_loop(image_paths, model_name), args.repeats)}
+    seconds = {"blog's per-image loop": timing.best_time(lambda: _blog_loop(image_paths, model_name), args.repeats)}
     batches = _predecoded_batches(image_paths, model_name, args.batch_size)
     for backend in args.backends:
-        seconds[f"pipeline, {backend}"] = _best_time(lambda b=backend: embeddings.embed_images(
+        seconds[f"pipeline, {backend}"] = timing.best_time(lambda b=backend: embeddings.embed_images(
             image_paths, model_name, backend=b, batch_size=args.batch_size, progress=False, use_cache=False),
             args.repeats)
         run_model = embeddings.load_backend(model_name, backend)
-        seconds[f"forward only, {backend}"] = _best_time(lambda f=run_model: [f(b) for b in batches], args.repeats)
+        seconds[f"forward only, {backend}"] = timing.best_time(lambda f=run_model: [f(b) for b in batches],
+                                                               args.repeats)
     _print_table(seconds, len(image_paths))
 
 
@@ -111,16 +111,6 @@ def _predecoded_batches(image_paths: list[Path], model_name: str, batch_size: in
     return [torch.stack(tensors[i:i + batch_size]) for i in range(0, len(tensors), batch_size)]
 
 
-def _best_time(work: Callable[[], object], repeats: int) -> float:
-    """The shortest of `repeats` runs of `work`, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def _print_table(seconds: dict[str, float], n_images: int) -> None:
     rates = {name: n_images / s for name, s in seconds.items()}
     blog = rates["blog's per-image loop"]
@@ -141,17 +131,10 @@ def _print_int8_quality(model_name: str) -> None:
     for backend in ("onnx", "onnx-int8"):
         train = embeddings.embed_images(dataset.train.image_paths, model_name, backend=backend, use_cache=False)
         test = embeddings.embed_images(dataset.test.image_paths, model_name, backend=backend, use_cache=False)
-        scores[backend] = _map_at_10(train.embeddings, dataset.train.labels, test.embeddings, dataset.test.labels)
+        scores[backend] = timing.map_at_10(train.embeddings, dataset.train.labels, test.embeddings, dataset.test.labels)
         print(f"{backend:10} mAP@10 = {scores[backend]:.4f}")
     drop = scores["onnx"] - scores["onnx-int8"]
     print(f"drop: {drop:.4f} ({'within' if drop <= 0.01 else 'MORE than'} the 0.01 allowed)")
-
-
-def _map_at_10(train: np.ndarray, train_labels: list[str], test: np.ndarray, test_labels: list[str]) -> float:
-    """Mean AP@10 (Towhee's definition, helpers.metrics) of exact cosine search: each test image ranks all of train."""
-    ranked = np.argsort(-(test @ train.T), axis=1, kind="stable")[:, :10]
-    return float(np.mean([metrics.average_precision([train_labels[j] == label for j in row], 10)
-                          for row, label in zip(ranked, test_labels, strict=True)]))
 
 
 if __name__ == "__main__":

@@ -22,13 +22,13 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import timing  # benchmarks/timing.py
 from PIL import Image
 
-from helpers import data, embeddings, library, metrics, models, photo_info
+from helpers import data, embeddings, library, models, photo_info
 
 PHONE_SIZE = (4032, 3024)
 MIN_SIDE = 256  # the decode side of ResNet-50 and EfficientNet-Lite0 (models.decode_side)
@@ -45,12 +45,12 @@ def main() -> None:
         print(f"library: {args.photos} files ({len(photos)} distinct phone photos, the rest hard links)")
         print(", ".join(f"{path.name} {path.stat().st_size / 1e6:.1f} MB" for path in photos.values()) + "\n")
         rows = {
-            "scan_folder (per file)": _best(lambda: library.scan_folder(root), args.repeats) / args.photos,
-            "read_photos: header metadata (per photo)": _best(
+            "scan_folder (per file)": timing.best_time(lambda: library.scan_folder(root), args.repeats) / args.photos,
+            "read_photos: header metadata (per photo)": timing.best_time(
                 lambda: library.read_photos(library.scan_folder(root)), args.repeats) / args.photos,
         }
         for kind in ("jpeg", "heic_320"):
-            rows[f"read_photo {kind.split('_')[0].upper()} 4032x3024 (header only)"] = _best(
+            rows[f"read_photo {kind.split('_')[0].upper()} 4032x3024 (header only)"] = timing.best_time(
                 lambda k=kind: [photo_info.read_photo(photos[k]) for _ in range(100)], args.repeats) / 100
         rows.update(_decode_rows(photos, args.repeats))
     print(f"{'step':<58} {'ms per photo':>12}")
@@ -118,9 +118,9 @@ def _decode_rows(photos: dict[str, Path], repeats: int) -> dict[str, float]:
         "load_image HEIC, 320 thumbnail, min_side=256 (full decode)": (photos["heic_320"], MIN_SIDE),
         "load_image HEIC, 512 thumbnail, min_side=256 (thumbnail)": (photos["heic_512"], MIN_SIDE),
     }
-    seconds = {name: _best(lambda p=path, s=side: data.load_image(p, min_side=s), repeats)
+    seconds = {name: timing.best_time(lambda p=path, s=side: data.load_image(p, min_side=s), repeats)
                for name, (path, side) in rows.items()}
-    seconds["HEIC 320x240 thumbnail decoded alone (for reference)"] = _best(
+    seconds["HEIC 320x240 thumbnail decoded alone (for reference)"] = timing.best_time(
         lambda: _load_thumbnail(photos["heic_320"]), repeats)
     return seconds
 
@@ -133,16 +133,6 @@ def _load_thumbnail(path: Path) -> Image.Image:
             raise ValueError(f"{path} has no embedded thumbnail")
         image.load()
         return image.convert("RGB")
-
-
-def _best(work: Callable[[], object], repeats: int) -> float:
-    """The shortest of `repeats` runs of work(), in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def _print_thumbnail_quality(folder: Path, model_name: str) -> None:
@@ -167,7 +157,8 @@ def _print_thumbnail_quality(folder: Path, model_name: str) -> None:
         print(f"{a + ' vs ' + b:<48} {cosine.mean():>9.4f} {np.percentile(cosine, 5):>8.4f} {cosine.min():>7.4f}")
     print(f"\n{'index (1,000 train) / queries (100 test)':<48} {'mAP@10':>9}")
     for index, queries in [(name, name) for name in vectors] + [("HEIC, full photo", "HEIC, 320 thumbnail")]:
-        score = _map_at_10(vectors[index][:n_train], labels[:n_train], vectors[queries][n_train:], labels[n_train:])
+        score = timing.map_at_10(vectors[index][:n_train], labels[:n_train], vectors[queries][n_train:],
+                                 labels[n_train:])
         print(f"{index + ' / ' + queries:<48} {score:>9.3f}")
 
 
@@ -191,13 +182,6 @@ def _heic_copies(image_paths: list[Path], folder: Path) -> tuple[list[Path], lis
         heic_paths.append(heic)
         thumbnail_paths.append(png)
     return heic_paths, thumbnail_paths, np.array(has_thumbnail)
-
-
-def _map_at_10(train: np.ndarray, train_labels: list[str], test: np.ndarray, test_labels: list[str]) -> float:
-    """Mean AP@10 (Towhee's definition, helpers.metrics) of exact cosine search: each test image ranks all of train."""
-    ranked = np.argsort(-(test @ train.T), axis=1, kind="stable")[:, :10]
-    return float(np.mean([metrics.average_precision([train_labels[j] == label for j in row], 10)
-                          for row, label in zip(ranked, test_labels, strict=True)]))
 
 
 if __name__ == "__main__":
