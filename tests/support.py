@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +72,21 @@ def write_photo(path: Path, size: tuple[int, int] = (48, 64), taken: str | None 
     else:
         stored.save(path, exif=exif, quality=95)
     return path
+
+
+@contextlib.contextmanager
+def database_held_elsewhere(path: Path | str) -> Iterator[subprocess.Popen]:
+    """Another process (as another notebook's kernel would) holds the Milvus Lite database at `path` for the block.
+
+    It runs tests/scripts/hold_database.py: write a line to its stdin to make it release the database (it then
+    prints "released"); it stops when the block ends.
+    """
+    holder = subprocess.Popen([sys.executable, str(Path(__file__).with_name("scripts") / "hold_database.py"),
+                               str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding", holder.stderr.read()
+        yield holder
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)

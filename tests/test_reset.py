@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import database_held_elsewhere
 
 from helpers import config, database, reset
-
-HOLDER = Path(__file__).with_name("hold_database.py")
 
 
 def _learner_state(settings: config.Settings) -> dict[str, Path]:
@@ -89,17 +85,10 @@ def test_a_bundle_or_dataset_source_inside_a_cleared_folder_is_kept(tmp_path: Pa
 
 def test_a_database_held_by_another_kernel_stops_the_reset(tmp_settings: config.Settings) -> None:
     paths = _learner_state(tmp_settings)
-    env = {**os.environ, "PYTHONPATH": str(config.REPO_ROOT)}
-    holder = subprocess.Popen([sys.executable, str(HOLDER), str(paths["database"])], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with database_held_elsewhere(paths["database"]):
         with pytest.raises(database.DatabaseLockedError, match="another process"):
             reset.reset_learner_state(tmp_settings)
         assert paths["database"].exists() and paths["cache"].exists() and paths["comic"].exists()
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=60)
     assert paths["database"] in reset.reset_learner_state(tmp_settings)  # released: the reset goes through
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import database_held_elsewhere
 
 from helpers import config, database, store
 
@@ -59,15 +60,9 @@ def test_two_kernels_share_the_served_database_which_is_free_afterwards(tmp_sett
 
 
 def test_a_database_held_by_a_kernel_is_refused_with_advice(tmp_settings: config.Settings) -> None:
-    holder = subprocess.Popen([sys.executable, str(SCRIPTS / "hold_database.py"), str(tmp_settings.milvus_lite_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with database_held_elsewhere(tmp_settings.milvus_lite_path):
         run = subprocess.run(launcher(sys.executable, "-c", "print('the command ran')"), capture_output=True,
                              text=True, timeout=120)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=60)
     assert run.returncode == 1 and "the command ran" not in run.stdout
     assert "open in another process" in run.stderr and "Shut that kernel" in run.stderr
     assert "Traceback" not in run.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pymilvus import MilvusClient
-from support import unit_vectors
+from support import database_held_elsewhere, unit_vectors
 
 from helpers import config, database, filters, store
 
@@ -186,10 +186,7 @@ def test_find_new_images_with_awkward_paths(client) -> None:
 
 def test_second_process_gets_advice_then_release_frees_the_file(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     db = tmp_path / "shared.db"
-    holder = subprocess.Popen([sys.executable, str(SCRIPTS / "hold_database.py"), str(db)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with database_held_elsewhere(db) as holder:
         with pytest.raises(database.DatabaseLockedError) as err:
             database.connect(str(db))
         for advice in ("another process", "release_database", "Shut Down Kernel", "milvus-lite server", "MILVUS_URI"):
@@ -200,21 +197,13 @@ def test_second_process_gets_advice_then_release_frees_the_file(tmp_path: Path, 
         assert holder.stdout.readline().strip() == "released"
         client = database.connect(str(db))  # the holder is still running, but has let go of the file
         database.release_database(client)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
 
 
 def test_release_database_frees_the_file_for_another_process(tmp_settings: config.Settings) -> None:
     client = database.connect()
     database.release_database(client)
-    holder = subprocess.Popen([sys.executable, str(SCRIPTS / "hold_database.py"), str(tmp_settings.milvus_lite_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding", holder.stderr.read()
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=60)
+    with database_held_elsewhere(tmp_settings.milvus_lite_path):
+        pass  # it opened the file: the release freed it
 
 
 # --- exactness on the real sample embeddings ----------------------------------------------------------------------
@@ -282,10 +271,7 @@ def test_a_lock_error_shows_its_advice_first_and_no_traceback(tmp_path: Path, ca
     from IPython.core.interactiveshell import InteractiveShell
 
     db = tmp_path / "shared.db"
-    holder = subprocess.Popen([sys.executable, str(SCRIPTS / "hold_database.py"), str(db)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with database_held_elsewhere(db):
         with pytest.raises(database.DatabaseLockedError) as err:
             database.connect(str(db))
         shell = InteractiveShell.instance()
@@ -293,9 +279,6 @@ def test_a_lock_error_shows_its_advice_first_and_no_traceback(tmp_path: Path, ca
         capsys.readouterr()
         result = shell.run_cell(f"client = database.connect({str(db)!r})")
         shown = capsys.readouterr().out
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no "During handling of..." chain
     assert isinstance(result.error_in_exec, database.DatabaseLockedError)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", shown).strip()
