@@ -160,7 +160,7 @@ def ensure_open(client: MilvusClient) -> None:
     """Open the database again for a client that release_database closed (so the explorer outlives Run All)."""
     if client in _RELEASED:
         database = _DATABASES.get(client)
-        if database is None:  # not made by store.connect: we cannot know where it pointed
+        if database is None:  # not made by database.connect: we cannot know where it pointed
             raise StoreError("This client was closed by database.release_database(client). "
                              "Connect again with `client = database.connect()` and run the cell again.")
         _open(client, database)
