@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from pymilvus import MilvusClient
 from tqdm.auto import tqdm
@@ -188,7 +189,7 @@ def _one_run_at_a_time(client: MilvusClient, collection_name: str) -> Iterator[N
             lock_file.truncate(0)  # then closing the file drops the lock
 
 
-def _try_lock(lock_file) -> bool:
+def _try_lock(lock_file: TextIO) -> bool:
     """Take the lock without waiting: True if taken; also True where the file system has no locks (not guarded)."""
     try:
         if sys.platform == "win32":
@@ -205,7 +206,7 @@ def _try_lock(lock_file) -> bool:
     return True
 
 
-def _holder(lock_file) -> str:
+def _holder(lock_file: TextIO) -> str:
     """Who holds a lock, as its holder wrote it ("another process" if unreadable)."""
     try:
         lock_file.seek(0)
