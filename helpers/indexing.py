@@ -206,13 +206,18 @@ def _try_lock(lock_file: TextIO) -> bool:
     return True
 
 
-def _holder(lock_file: TextIO) -> str:
-    """Who holds a lock, as its holder wrote it ("another process" if unreadable)."""
-    try:
-        lock_file.seek(0)
-        return lock_file.read().strip() or "another process"
-    except OSError:  # Windows: the locked byte cannot be read
-        return "another process"
+def _holder(lock_file: TextIO, wait: float = 1.0) -> str:
+    """Who holds a lock, as its holder wrote it; one that has only just taken it gets `wait` seconds to write."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            lock_file.seek(0)
+            text = lock_file.read().strip()
+        except OSError:  # Windows: the locked byte cannot be read
+            return "another process"
+        if text or time.monotonic() >= deadline:
+            return text or "another process"
+        time.sleep(0.05)
 
 
 def _shared_folder(paths: list[str]) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,19 @@ def test_a_second_run_on_a_collection_at_once_is_refused_and_says_who_runs(clien
         assert indexing.index_images(client, "other", paths, "dog", "fake", progress=False) == 3  # not locked
     assert indexing.index_images(client, "images", paths, "dog", "fake", progress=False) == 3  # free again
     assert sorted(stored_paths(client)) == sorted(map(str, paths))
+
+
+def test_a_run_that_has_only_just_taken_the_lock_is_still_named(tmp_path: Path) -> None:
+    """Between taking the lock and writing who it is, a run's lock file is empty for a moment: wait for the name."""
+    lock_path = tmp_path / "index.lock"
+    lock_path.touch()
+    writer = threading.Timer(0.2, lambda: lock_path.write_text("process 42 (index_folder), started at 10:00:00"))
+    writer.start()
+    try:
+        with open(lock_path, "a+", encoding="utf-8") as lock_file:
+            assert indexing._holder(lock_file) == "process 42 (index_folder), started at 10:00:00"
+    finally:
+        writer.join()
+    lock_path.write_text("")
+    with open(lock_path, "a+", encoding="utf-8") as lock_file:
+        assert indexing._holder(lock_file, wait=0.1) == "another process"  # nothing written: no name to give
