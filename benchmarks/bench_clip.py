@@ -27,8 +27,10 @@ import time
 import numpy as np
 import timing  # benchmarks/timing.py
 
-from helpers import data, embeddings, metrics, models
-from helpers.hits import Hit
+from helpers.collection import metrics
+from helpers.photos import data
+from helpers.photos.hits import Hit
+from helpers.vectors import embeddings, models
 
 MODEL = "clip-vit-b-32"
 PROMPT = "a photo of a {}"
@@ -114,7 +116,7 @@ def _print_speed(dataset: data.Dataset, args: argparse.Namespace) -> None:
     start = time.perf_counter()
     for backend in args.backends:  # load, export (and calibrate) and warm up outside the timings
         if backend == "onnx-int8":
-            from helpers import onnx_export
+            from helpers.vectors import onnx_export
 
             onnx_export.quantize_onnx(dataset.train.image_paths, model_name)
         embeddings.embed_images(image_paths[:4], model_name, backend=backend, progress=False, use_cache=False)

@@ -22,7 +22,8 @@ from pathlib import Path
 import timing  # benchmarks/timing.py
 import torch
 
-from helpers import data, embeddings, models, onnx_export
+from helpers.photos import data
+from helpers.vectors import embeddings, models, onnx_export
 
 
 def main() -> None:

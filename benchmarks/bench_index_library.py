@@ -45,20 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import milvus_server  # noqa: E402  (tests/milvus_server.py: the Milvus 2.3.5 server of the tests)
 from bench_library import _phone_image  # noqa: E402  (the same phone-sized photos as bench_library.py)
 
-from helpers import (  # noqa: E402, I001  # noqa: E402
-    config,
-    data,
-    database,
-    embeddings,
-    filters,
-    index_folder,
-    indexing,
-    library,
-    models,
-    onnx_export,
-    store,
-    tags,
-)
+from helpers import config  # noqa: E402
+from helpers.collection import database, filters, indexing, store  # noqa: E402
+from helpers.commands import index_folder  # noqa: E402
+from helpers.photos import data  # noqa: E402
+from helpers.photos import folder as library  # noqa: E402
+from helpers.vectors import embeddings, models, onnx_export, tags  # noqa: E402
 
 CAMERAS = ("iPhone 13", "Pixel 7", "iPhone 15 Pro", "Galaxy S23")
 

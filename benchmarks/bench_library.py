@@ -2,24 +2,33 @@
 
     python benchmarks/bench_library.py                        # speed: scan, metadata, decoding (about 1 minute)
     python benchmarks/bench_library.py --photos 30000         # scan and metadata over 30,000 files (hard links)
-    python benchmarks/bench_library.py --thumbnail-quality    # what a 320x240 HEIC thumbnail costs in accuracy
+    python benchmarks/bench_library.py --thumbnail-quality    # HEIC thumbnails against full decoding: quality
+    python benchmarks/bench_library.py --heic-library 300     # ... and speed: iPhone-sized HEICs indexed end to end
 
 Speed: a library of phone-sized photos (4032x3024, EXIF date and orientation; a few distinct files repeated
 as hard links up to --photos) is scanned (library.scan_folder) and its metadata read (library.read_photos);
 then one JPEG and HEICs (with a 320-pixel thumbnail as iPhones store, and with a 512-pixel one) are decoded
-by data.load_image, in full and at the size the models need (min_side=256). Times are ms per photo, best of
---repeats runs, with the files in the page cache (a cold disk or a network drive adds its own time).
+by data.load_image, in full and at the size the models need (min_side=256 for JPEG draft, thumbnail_side=224
+for HEIC thumbnails). Times are ms per photo, best of --repeats runs, with the files in the page cache (a cold
+disk or a network drive adds its own time).
 
-Thumbnail quality: the 1,100 sample photos are stored as HEIC with a 320-pixel thumbnail, then embedded with the
-offline model from the full photo and from the thumbnail alone: the cosine similarity of the two vectors, and
-mAP@10 of the 100 test photos against the 1,000 training photos, each way. Needs the sample dataset
-(DATASET_SOURCE or a download). Compare numbers only within one run.
+Thumbnail quality: the 1,100 sample photos are stored as HEIC with an iPhone-sized thumbnail (320-pixel box:
+320x240 for a 4:3 photo), then embedded with the offline model through the pipeline (embeddings.embed_images)
+twice: from the thumbnail where it covers the model's input crop (the default) and decoded in full
+(HEIC_FULL_DECODE=1). Printed: the cosine similarity of the vectors, mAP@10 of the 100 test photos against the
+1,000 training photos, and the precision and recall of the tag `dog`, each way and for the original JPEGs.
+Needs the sample dataset (DATASET_SOURCE or a download). Compare numbers only within one run.
+
+HEIC library: --heic-library N iPhone-sized HEICs (4032x3024 with a 320x240 thumbnail; 20 distinct, the rest hard
+links) indexed end to end by collection.index_library (metadata, tags, Milvus Lite) with the thumbnails, then
+--heic-full of them decoded in full; photos per second and the time 30,000 would take, extrapolated.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -28,10 +37,15 @@ import numpy as np
 import timing  # benchmarks/timing.py
 from PIL import Image
 
-from helpers import data, embeddings, library, models, photo_info
+from helpers.collection import database, indexing
+from helpers.photos import data, photo_info
+from helpers.photos import folder as library
+from helpers.vectors import embeddings, models, tags
 
 PHONE_SIZE = (4032, 3024)
 MIN_SIDE = 256  # the decode side of ResNet-50 and EfficientNet-Lite0 (models.decode_side)
+THUMBNAIL_SIDE = 224  # their input crop: the smallest HEIC thumbnail they use (models.thumbnail_side)
+LIBRARY_PHOTOS = 30_000  # the blog's library, for the extrapolation
 
 
 def main() -> None:
@@ -39,6 +53,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-library-") as tmp:
         if args.thumbnail_quality:
             _print_thumbnail_quality(Path(tmp), args.model)
+            return
+        if args.heic_library:
+            _print_heic_library(Path(tmp), args.heic_library, args.heic_full, args.model)
             return
         photos = _make_phone_photos(Path(tmp) / "originals")
         root = _make_library(Path(tmp) / "library", list(photos.values()), args.photos)
@@ -64,6 +81,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="runs per step; the best is kept")
     parser.add_argument("--thumbnail-quality", action="store_true",
                         help="measure the accuracy cost of embedding HEIC thumbnails instead of the photos")
+    parser.add_argument("--heic-library", type=int, default=0, metavar="N",
+                        help="index N iPhone-sized HEICs end to end from their thumbnails (and --heic-full in full)")
+    parser.add_argument("--heic-full", type=int, default=40, help="of those, how many to index decoded in full")
     parser.add_argument("--model", default="efficientnet_lite0", choices=sorted(models.MODELS))
     return parser.parse_args()
 
@@ -115,11 +135,12 @@ def _decode_rows(photos: dict[str, Path], repeats: int) -> dict[str, float]:
         "load_image JPEG 4032x3024, min_side=256 (draft 1/8)": (photos["jpeg"], MIN_SIDE),
         "load_image JPEG 4032x3024 EXIF-rotated, min_side=256": (photos["jpeg_rotated"], MIN_SIDE),
         "load_image HEIC 4032x3024, full": (photos["heic_320"], None),
-        "load_image HEIC, 320 thumbnail, min_side=256 (full decode)": (photos["heic_320"], MIN_SIDE),
-        "load_image HEIC, 512 thumbnail, min_side=256 (thumbnail)": (photos["heic_512"], MIN_SIDE),
+        "load_image HEIC, 320 thumbnail, min_side=256, thumbnail_side=0 (full decode)": (photos["heic_320"], 0),
+        "load_image HEIC, 320 thumbnail, thumbnail_side=224 (thumbnail)": (photos["heic_320"], THUMBNAIL_SIDE),
+        "load_image HEIC, 512 thumbnail, thumbnail_side=224 (thumbnail)": (photos["heic_512"], THUMBNAIL_SIDE),
     }
-    seconds = {name: timing.best_time(lambda p=path, s=side: data.load_image(p, min_side=s), repeats)
-               for name, (path, side) in rows.items()}
+    seconds = {name: timing.best_time(lambda p=path, s=side: data.load_image(
+        p, min_side=None if s is None else MIN_SIDE, thumbnail_side=s), repeats) for name, (path, side) in rows.items()}
     seconds["HEIC 320x240 thumbnail decoded alone (for reference)"] = timing.best_time(
         lambda: _load_thumbnail(photos["heic_320"]), repeats)
     return seconds
@@ -136,52 +157,106 @@ def _load_thumbnail(path: Path) -> Image.Image:
 
 
 def _print_thumbnail_quality(folder: Path, model_name: str) -> None:
-    """Cosine similarity and mAP@10: embeddings of the full HEIC photos against their 320 thumbnails."""
+    """Cosine, mAP@10 and the tag `dog`: the pipeline on HEIC copies, from thumbnails and decoded in full."""
     dataset = data.load_dataset()
     image_paths = dataset.train.image_paths + dataset.test.image_paths
     labels, n_train = dataset.train.labels + dataset.test.labels, len(dataset.train)
     start = time.perf_counter()
-    heic_paths, thumbnail_paths, has_thumbnail = _heic_copies(image_paths, folder)
-    print(f"{len(heic_paths)} sample photos stored as HEIC with a 320 thumbnail ({time.perf_counter() - start:.0f} s); "
-          f"{np.sum(~has_thumbnail)} fit in 320 pixels and have none (cosines below leave them out)")
-    vectors = {}
-    for name, paths in (("original JPEG", image_paths), ("HEIC, full photo", heic_paths),
-                        ("HEIC, 320 thumbnail", thumbnail_paths)):
-        result = embeddings.embed_images(paths, model_name, progress=False, use_cache=False)
+    heic_paths = _heic_copies(image_paths, folder)
+    os.environ.pop("HEIC_FULL_DECODE", None)
+    side = models.thumbnail_side(model_name)
+    used = np.array([data.uses_thumbnail(path, side) for path in heic_paths])
+    print(f"{len(heic_paths)} sample photos stored as HEIC with a thumbnail in a 320-pixel box "
+          f"({time.perf_counter() - start:.0f} s); {used.sum()} have one of at least {side} pixels, which the "
+          f"default embeds; {np.sum(~used)} are decoded in full (thumbnail too small, or none: the photo fits)")
+    runs = {"original JPEG": (image_paths, "0"), "HEIC, decoded in full": (heic_paths, "1"),
+            "HEIC, thumbnails (default)": (heic_paths, "0")}
+    vectors, photo_tags = {}, {}
+    for name, (paths, full_decode) in runs.items():
+        os.environ["HEIC_FULL_DECODE"] = full_decode
+        started = time.perf_counter()
+        result = embeddings.embed_images(paths, model_name, progress=False, use_cache=False, keep_features=True)
         assert not result.skipped, result.skipped[:3]
-        vectors[name] = result.embeddings
-    print(f"model {model_name}, decode side {models.decode_side(model_name)}\n")
-    print(f"{'vectors compared':<48} {'mean cos':>9} {'5th pct':>8} {'min':>7}")
-    for a, b in (("original JPEG", "HEIC, full photo"), ("HEIC, full photo", "HEIC, 320 thumbnail")):
-        cosine = np.sum(vectors[a] * vectors[b], axis=1)[has_thumbnail]
-        print(f"{a + ' vs ' + b:<48} {cosine.mean():>9.4f} {np.percentile(cosine, 5):>8.4f} {cosine.min():>7.4f}")
-    print(f"\n{'index (1,000 train) / queries (100 test)':<48} {'mAP@10':>9}")
-    for index, queries in [(name, name) for name in vectors] + [("HEIC, full photo", "HEIC, 320 thumbnail")]:
-        score = timing.map_at_10(vectors[index][:n_train], labels[:n_train], vectors[queries][n_train:],
-                                 labels[n_train:])
-        print(f"{index + ' / ' + queries:<48} {score:>9.3f}")
+        vectors[name], photo_tags[name] = result.embeddings, tags.photo_tags(result.features, model_name)
+        print(f"  embedded {name}: {len(paths) / (time.perf_counter() - started):.1f} photos/s")
+    os.environ.pop("HEIC_FULL_DECODE")
+    print(f"\nmodel {model_name}, decode side {models.decode_side(model_name)}, thumbnail side {side}\n")
+    print(f"{'vectors compared (photos whose thumbnail is used)':<52} {'mean cos':>9} {'5th pct':>8} {'min':>7}")
+    for a, b in (("original JPEG", "HEIC, decoded in full"), ("HEIC, decoded in full", "HEIC, thumbnails (default)")):
+        cosine = np.sum(vectors[a] * vectors[b], axis=1)[used]
+        print(f"{a + ' vs ' + b:<52} {cosine.mean():>9.4f} {np.percentile(cosine, 5):>8.4f} {cosine.min():>7.4f}")
+    is_dog = [tags.coarse_word(tags.class_index(path.name.split("_")[0])) == "dog" for path in image_paths]
+    print(f"\n{'index (1,000 train) / queries (100 test)':<52} {'mAP@10':>9} {'dog: precision':>15} {'recall':>7}")
+    for name in vectors:
+        score = timing.map_at_10(vectors[name][:n_train], labels[:n_train], vectors[name][n_train:], labels[n_train:])
+        precision, recall = tags.tag_quality(photo_tags[name], is_dog, "dog")
+        print(f"{name:<52} {score:>9.3f} {precision:>15.3f} {recall:>7.3f}")
 
 
-def _heic_copies(image_paths: list[Path], folder: Path) -> tuple[list[Path], list[Path], np.ndarray]:
-    """Each photo as a HEIC with a 320 thumbnail, that thumbnail as a lossless PNG, and which photos have one.
+def _heic_copies(image_paths: list[Path], folder: Path) -> list[Path]:
+    """Each photo as a HEIC with a thumbnail in a 320-pixel box, as iPhones store (320x240 for a 4:3 photo).
 
     libheif stores no thumbnail for a photo that already fits in 320 pixels: its "thumbnail" is the photo.
     """
     data.register_heif_opener()
     (folder / "heic").mkdir(parents=True)
-    (folder / "thumbnails").mkdir()
-    heic_paths, thumbnail_paths, has_thumbnail = [], [], []
-    for i, path in enumerate(image_paths):
-        heic, png = folder / "heic" / f"{i:04d}.heic", folder / "thumbnails" / f"{i:04d}.png"
+    heic_paths = []
+    for path in image_paths:
+        heic_paths.append(folder / "heic" / f"{path.stem}.heic")  # the name keeps the class (n02088094_...)
         with Image.open(path) as image:
-            image.convert("RGB").save(heic, format="HEIF", quality=80, thumbnails=[320],
+            image.convert("RGB").save(heic_paths[-1], format="HEIF", quality=80, thumbnails=[320],
                                       enc_params={"preset": "ultrafast"})
-        with Image.open(heic) as image:
-            has_thumbnail.append(bool(image.info["thumbnails"]))
-        (_load_thumbnail(heic) if has_thumbnail[-1] else data.load_image(heic)).save(png)
-        heic_paths.append(heic)
-        thumbnail_paths.append(png)
-    return heic_paths, thumbnail_paths, np.array(has_thumbnail)
+    return heic_paths
+
+
+def _print_heic_library(folder: Path, n_photos: int, n_full: int, model_name: str) -> None:
+    """Index n_photos iPhone-sized HEICs from their thumbnails, then n_full decoded in full: photos/s, 30,000 photos."""
+    os.environ.setdefault("TUTORIAL_DATA_DIR", str(folder / "data"))
+    os.environ.pop("HEIC_FULL_DECODE", None)
+    started = time.perf_counter()
+    root = _heic_library(folder / "library", n_photos)
+    print(f"{n_photos} iPhone-sized HEICs (4032x3024, 320x240 thumbnail; 20 distinct, the rest hard links) made in "
+          f"{time.perf_counter() - started:.0f} s; load average before: {os.getloadavg()[0]:.1f}")
+    scan = library.scan_folder(root)
+    full_scan = library.LibraryScan(scan.root, scan.photos[:n_full])
+    embeddings.embed_images(scan.image_paths[:1], model_name, progress=False, use_cache=False)  # load the model
+    tags.classifier_weights(model_name)
+    client = database.connect(str(folder / "heic.db"))
+    try:
+        for name, photos, full_decode in (("thumbnails (default)", scan, "0"),
+                                          ("decoded in full (HEIC_FULL_DECODE=1)", full_scan, "1")):
+            os.environ["HEIC_FULL_DECODE"] = full_decode
+            cpu_started = time.process_time()
+            result = indexing.index_library(client, f"heic_{full_decode}", photos, model_name, recreate=True,
+                                            progress=False)
+            cpu_ms = 1000 * (time.process_time() - cpu_started) / result.added
+            rate = result.added / result.seconds
+            print(f"{name:<38} {result.added:>5} photos in {result.seconds:6.1f} s = {rate:5.1f} photos/s, "
+                  f"{cpu_ms:5.0f} ms of CPU each; {LIBRARY_PHOTOS:,} photos: about "
+                  f"{LIBRARY_PHOTOS / rate / 60:.0f} min (load average {os.getloadavg()[0]:.1f})", flush=True)
+    finally:
+        os.environ.pop("HEIC_FULL_DECODE", None)
+        database.release_database(client)
+
+
+def _heic_library(folder: Path, n_photos: int) -> Path:
+    """n_photos hard links to 20 distinct iPhone-sized HEICs with EXIF dates, 100 per folder."""
+    originals = folder / "originals"
+    originals.mkdir(parents=True)
+    data.register_heif_opener()
+    distinct = []
+    for i in range(20):
+        exif = Image.Exif()
+        exif[0x0110] = "iPhone 13"
+        exif.get_ifd(0x8769)[0x9003] = f"2024:08:{1 + i:02d} 11:00:00"
+        distinct.append(originals / f"{i:02d}.HEIC")
+        _phone_image(500 + i).save(distinct[-1], format="HEIF", quality=80, exif=exif.tobytes(), thumbnails=[320],
+                                   enc_params={"preset": "ultrafast"})
+    for i in range(n_photos):
+        (folder / f"{i // 100:03d}").mkdir(exist_ok=True)
+        os.link(distinct[i % 20], folder / f"{i // 100:03d}" / f"IMG_{i:05d}.HEIC")
+    shutil.rmtree(originals)
+    return folder
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark helpers.store: batched versus one-row-per-call insert, search latency and recall at scale.
+"""Benchmark helpers.collection.store: batched versus one-row-per-call insert, search latency and recall at scale.
 
     python benchmarks/bench_store.py           # full: Milvus Lite at 1k, 10k and 100k vectors, the server at 1k
     python benchmarks/bench_store.py --quick   # a minute or two: Lite at 1k and 10k, the server at 1k
@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from helpers import database, store  # noqa: E402
+from helpers.collection import database, store  # noqa: E402
 
 DIM = 2048
 PER_CLUSTER = 100

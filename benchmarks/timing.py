@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from helpers import metrics
+from helpers.collection import metrics
 
 
 def best_time(work: Callable[[], object], repeats: int) -> float:
@@ -24,7 +24,7 @@ def best_time(work: Callable[[], object], repeats: int) -> float:
 
 
 def map_at_10(train: np.ndarray, train_labels: Sequence[str], test: np.ndarray, test_labels: Sequence[str]) -> float:
-    """Mean AP@10 (Towhee's definition, helpers.metrics) of exact cosine search: each test image ranks all of train."""
+    """Mean AP@10 (Towhee's, collection.metrics) of exact cosine search: each test image ranks all of train."""
     ranked = np.argsort(-(test @ train.T), axis=1, kind="stable")[:, :10]
     return float(np.mean([metrics.average_precision([train_labels[j] == label for j in row], 10)
                           for row, label in zip(ranked, test_labels, strict=True)]))

@@ -1,16 +1,15 @@
-"""Companion package of the reverse-image-search-to-comics tutorial.
+"""Companion package of the reverse-image-search-to-comics tutorial: seven names, one per stage.
 
-One module per concept, in notebook order, each depending only on the ones before it:
-settings (`config`), safe files (`files`), photos (`data`, and your own: `photo_info`, `library`,
-`demo_library`), the search result (`hits`), vectors (`clip`, `models`, `onnx_export`, `cache`, `embeddings`,
-and words from them: `tags`), the database (`database`, `filters`, `store`, `indexing`, and the command line
-for big folders: `index_folder`), measuring (`metrics`), your own photos found (`duplicates`, `album`),
-pictures (`plots`, `explorer`, `picker`), the comic (`openai_models`, `openai_api`, `comics`, `comic_chat`),
-and the workshop kit (`checks`, `reset`).
-Import the one you need, for example `from helpers import data, embeddings`; importing does nothing else.
+    config      settings, each overridable by an environment variable     (every notebook)
+    photos      the sample dataset, reading a photo, your own folder      (01, 02, 06)
+    vectors     a model turns photos (and words) into vectors             (02, 06)
+    collection  Milvus: connect, store, search, measure, albums           (03, 04, 06)
+    pictures    grids, the embedding map, the explorer, the photo picker  (every notebook)
+    comic       OpenAI image generation from the photos you found         (05)
+    commands    pre-flight check, reset, indexing a big folder            (01, 06, a terminal)
+
+Use them as `from helpers import photos, collection`, then `collection.search_similar(...)`.
+Each stage is a folder of small modules, one concept each (docs/helpers.md); importing does nothing.
 """
 
-__all__ = ["config", "files", "data", "photo_info", "library", "demo_library", "hits", "clip", "models",
-           "onnx_export", "cache", "embeddings", "tags", "database", "filters", "store", "indexing", "index_folder",
-           "metrics", "duplicates", "album", "plots", "explorer", "picker", "openai_models", "openai_api", "comics",
-           "comic_chat", "checks", "reset"]
+__all__ = ["config", "photos", "vectors", "collection", "pictures", "comic", "commands"]

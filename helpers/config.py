@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # The folder that holds the `helpers` package: the repository root in a clone (tests and tools find the
 # notebooks and pyproject.toml there); site-packages when installed, so never a place for data: see project_dir().
@@ -32,7 +33,7 @@ INSTALLED_PROJECT_DIR = "milvus-comics"  # installed mode: data and outputs unde
 # environment variable -> (Settings field, default, what it changes); folder defaults are relative to project_dir()
 SETTINGS: dict[str, tuple[str, str, str]] = {
     "TUTORIAL_DATA_DIR": ("data_dir", "data",
-                          "Folder for the dataset, the Milvus Lite file, model exports and caches."),
+                          "Folder for the dataset, the Milvus Lite database, model exports and caches."),
     "DATASET_SOURCE": ("dataset_source", "",
                        "Offline setting: a local folder or .zip of the sample dataset, used instead of the network."),
     "MODEL_NAME": ("model_name", "resnet50",
@@ -42,10 +43,11 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
                       "`auto` (torch on a GPU, ONNX Runtime on a CPU), `torch`, `onnx` or `onnx-int8`."),
     "MILVUS_URI": ("milvus_uri", "",
                    "Milvus server to use (`http://host:19530` or a Zilliz Cloud endpoint); "
-                   "empty for a Milvus Lite file under the data folder."),
+                   "empty for a Milvus Lite database under the data folder."),
     "MILVUS_TOKEN": ("milvus_token", "", "Token for a Milvus server (`user:password`) or Zilliz Cloud (API key)."),
     "MILVUS_LITE_PATH": ("milvus_lite_file", "",
-                         "The Milvus Lite file when MILVUS_URI is empty; empty: milvus.db in the data folder."),
+                         "The Milvus Lite database (a folder) when MILVUS_URI is empty; empty: milvus.db in the data "
+                         "folder."),
     "COLLECTION_NAME": ("collection_name", "reverse_image_search", "Name of the Milvus collection."),
     "IMAGE_MODEL": ("image_model", "gpt-image-2",
                     "OpenAI image model for the comics (checked against your account's model list)."),
@@ -55,8 +57,12 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "SHARED_COMICS_DIR": ("shared_comics_dir", "",
                           "A folder of comics someone else generated (PNG + JSON sidecar), for example the "
                           "teacher's copy of OUTPUT_DIR/comics: notebook 05 shows them without a key."),
+    "HEIC_FULL_DECODE": ("heic_full_decode", "0",
+                         "`1`: embed every HEIC/HEIF photo (iPhone) from the photo itself, about 50x slower, instead "
+                         "of its embedded thumbnail when that covers the model's input (224 pixels)."),
 }
 _FOLDER_FIELDS = ("data_dir", "output_dir")  # relative defaults resolved against project_dir()
+_VARIABLE_OF = {field_name: env_name for env_name, (field_name, _, _) in SETTINGS.items()}
 
 
 def is_installed() -> bool:
@@ -67,6 +73,14 @@ def is_installed() -> bool:
 def project_dir() -> Path:
     """The folder of the default `data/`, `outputs/` and `.env`: the clone, or ./milvus-comics when installed."""
     return Path.cwd() / INSTALLED_PROJECT_DIR if is_installed() else REPO_ROOT
+
+
+class SettingsError(ValueError):
+    """A setting (environment variable or .env) has a value that cannot work; the message says what to write."""
+
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it: the message, which says what to do, without a traceback."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,12 @@ class Settings:
     chat_model: str
     output_dir: Path
     shared_comics_dir: str
+    heic_full_decode: str
+
+    @property
+    def decodes_heic_in_full(self) -> bool:
+        """True when HEIC_FULL_DECODE asks for every HEIC photo to be decoded in full, never its thumbnail."""
+        return self.heic_full_decode.lower() in ("1", "true", "yes", "on")
 
     @property
     def dataset_dir(self) -> Path:
@@ -99,12 +119,12 @@ class Settings:
 
     @property
     def uses_milvus_lite(self) -> bool:
-        """True when the database is a local Milvus Lite file (no MILVUS_URI)."""
+        """True when the database is a local Milvus Lite database (no MILVUS_URI)."""
         return not self.milvus_uri
 
     @property
     def resolved_milvus_uri(self) -> str:
-        """The URI handed to `MilvusClient`: a server address or a Milvus Lite file path."""
+        """The URI handed to `MilvusClient`: a server address or a Milvus Lite database path."""
         return self.milvus_uri or str(self.milvus_lite_path)
 
     def __repr__(self) -> str:  # never show the token, even in a traceback
@@ -124,8 +144,9 @@ def load_settings(**overrides: str | Path) -> Settings:
     if unknown:
         raise TypeError(f"Unknown setting(s) {sorted(unknown)}; known: {sorted(values)}")
     values.update({k: v for k, v in overrides.items() if v is not None})
-    for path_field in ("data_dir", "output_dir"):
+    for path_field in _FOLDER_FIELDS:
         values[path_field] = Path(values[path_field]).expanduser().resolve()
+        _check_folder(_VARIABLE_OF[path_field], values[path_field])
     _check_milvus_uri(str(values["milvus_uri"]))
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -135,8 +156,9 @@ def use_google_drive(folder: str = INSTALLED_PROJECT_DIR, mount_point: str = "/c
 
     Mounts Drive (Colab asks you to allow it), then points TUTORIAL_DATA_DIR and OUTPUT_DIR at `MyDrive/<folder>`
     for this kernel, so a new session finds the dataset and the cached vectors and skips the slow steps. The
-    Milvus Lite file stays on the runtime's own disk (MILVUS_LITE_PATH): Milvus Lite locks its file, which Drive's
-    network file system does not reliably support, and rebuilding it from the cached vectors takes seconds.
+    Milvus Lite database stays on the runtime's own disk (MILVUS_LITE_PATH): Milvus Lite locks its database,
+    which Drive's network file system does not reliably support, and rebuilding it from the cached vectors
+    takes seconds.
     """
     try:
         from google.colab import drive  # type: ignore[import-not-found]
@@ -156,12 +178,56 @@ def _default(field_name: str, default: str) -> str:
     return str(project_dir() / default) if field_name in _FOLDER_FIELDS else default
 
 
+def check_milvus_uri_variable() -> None:
+    """Raise SettingsError for a MILVUS_URI (environment or .env) that is not a server address (notebook 03).
+
+    pymilvus reads MILVUS_URI itself when it is imported, and a file name or a host without `http://` ends in
+    its traceback there; `helpers.collection` calls this first, so that the advice comes instead.
+    """
+    uri = os.environ.get("MILVUS_URI")
+    _check_milvus_uri(_dotenv_value("MILVUS_URI") if uri is None else uri)
+
+
 def _check_milvus_uri(uri: str) -> None:
-    """MILVUS_URI names a server; pymilvus itself reads the variable and rejects anything else."""
-    if uri and not uri.startswith(("http://", "https://", "tcp://")):
-        raise ValueError(f"MILVUS_URI={uri!r} is not a server address such as http://localhost:19530. "
-                         "For a Milvus Lite file, leave MILVUS_URI empty and set TUTORIAL_DATA_DIR to the "
-                         "folder that should hold milvus.db.")
+    """MILVUS_URI names a server (http://host:19530); pymilvus itself reads the variable and rejects anything else."""
+    if not uri:
+        return
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https", "tcp") and parts.netloc and uri == uri.strip():
+        return
+    if uri.strip().endswith(".db") or ("/" in uri and "://" not in uri):
+        raise SettingsError(f"MILVUS_URI={uri} names a file, but MILVUS_URI is for a Milvus server. For a Milvus "
+                            f"Lite file, leave MILVUS_URI empty and set MILVUS_LITE_PATH={uri.strip()} (or nothing: "
+                            "milvus.db in the data folder).")
+    if "://" not in uri and uri.strip():
+        raise SettingsError(f"MILVUS_URI={uri} has no http:// in front: write MILVUS_URI=http://{uri.strip()} "
+                            "(https:// for Zilliz Cloud), or leave it empty to use the Milvus Lite database.")
+    raise SettingsError(f"MILVUS_URI={uri!r} is not a server address such as http://localhost:19530: correct it, "
+                        "or leave it empty to use the Milvus Lite database in the data folder.")
+
+
+def _check_folder(variable: str, folder: Path) -> None:
+    """Raise SettingsError when a folder setting names a file, or a place inside one: no folder can be made there."""
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            if existing.is_dir():
+                return
+            where = "is a file" if existing == folder else f"cannot be made: {existing} is a file"
+            raise SettingsError(f"{variable}={folder} {where}, not a folder: point {variable} at a folder "
+                                "(it is made when first needed).")
+
+
+def _dotenv_value(name: str) -> str:
+    """A variable's value in `.env` as `_load_dotenv` would set it (the current folder's first), without setting it."""
+    try:
+        from dotenv import dotenv_values
+    except ImportError:
+        return ""
+    for candidate in (Path.cwd() / ".env", project_dir() / ".env"):
+        value = dotenv_values(candidate).get(name) if candidate.is_file() else None
+        if value:
+            return value
+    return ""
 
 
 def _load_dotenv() -> None:

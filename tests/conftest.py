@@ -23,7 +23,11 @@ from fake_openai import TEST_KEY, FakeOpenAI
 from PIL import Image
 from support import OFFLINE_MODEL
 
-from helpers import config, data, database, embeddings, onnx_export, openai_api
+from helpers import config
+from helpers.collection import database
+from helpers.comic import openai_api
+from helpers.photos import data
+from helpers.vectors import embeddings, onnx_export
 
 
 @pytest.fixture(autouse=True)

@@ -1,14 +1,15 @@
 """A stand-in for the model in store tests: a unit vector derived from each path, no model, no image file needed.
 
-`install(monkeypatch)` (or `install()` in a subprocess) replaces `embeddings.embed_images` and
-`models.embedding_dim`, which `indexing.index_images` calls, and lets `photo_info.read_photo` describe a path that
-does not exist (no file needed: empty metadata). Paths containing "broken" are reported as unreadable, like a
-damaged photo.
+`install(monkeypatch)` (or `install()` in a subprocess) replaces `embeddings.embed_images`,
+`embeddings.embed_in_batches` and `models.embedding_dim`, which `indexing.index_images` calls, and lets
+`photo_info.read_photo` describe a path that does not exist (no file needed: empty metadata). Paths containing
+"broken" are reported as unreadable, like a damaged photo.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,6 +35,22 @@ def embed_images(image_paths: list[Path | str], model_name: str | None = None, *
     return SimpleNamespace(image_paths=ok, embeddings=vectors, skipped=skipped, model_name=model_name or "fake")
 
 
+def embed_in_batches(image_paths: list[Path | str], model_name: str | None = None, *, describe: Any = None,
+                     keep_features: bool = False, **kwargs: Any) -> Iterator[Any]:
+    """What embeddings.embed_in_batches yields, for fake vectors: one batch per image."""
+    from helpers.vectors import embeddings
+
+    for position, path in enumerate(map(Path, image_paths)):
+        info, reason = (None, "not an image file") if "broken" in str(path) \
+            else embeddings.describe_photo(describe, path)
+        if reason:
+            yield embeddings.EmbeddedBatch([], np.zeros((0, FAKE_DIM), np.float32), [(position, reason)])
+        else:
+            vector = vector_for(path)[None]
+            yield embeddings.EmbeddedBatch([position], vector, [], vector if keep_features else None,
+                                           [info] if describe else None)
+
+
 def embedding_dim(model_name: str | None = None) -> int:
     """What models.embedding_dim returns for the fake model."""
     return FAKE_DIM
@@ -41,7 +58,7 @@ def embedding_dim(model_name: str | None = None) -> int:
 
 def describe_missing_photo(read_photo: Any) -> Any:
     """`photo_info.read_photo` for real files, and empty metadata (taken 2000-01-01) for a path with no file."""
-    from helpers import photo_info
+    from helpers.photos import photo_info
 
     def read(path: Path | str, root: Path | str | None = None, include_location: bool = False) -> Any:
         if Path(path).exists():
@@ -52,10 +69,12 @@ def describe_missing_photo(read_photo: Any) -> Any:
 
 
 def install(monkeypatch: Any = None) -> None:
-    """Use the fake in helpers.embeddings, models and photo_info (undone by `monkeypatch` when given)."""
-    from helpers import embeddings, models, photo_info
+    """Use the fake in helpers.vectors.embeddings, models and photo_info (undone by `monkeypatch` when given)."""
+    from helpers.photos import photo_info
+    from helpers.vectors import embeddings, models
 
     set_attribute = monkeypatch.setattr if monkeypatch is not None else setattr
     set_attribute(embeddings, "embed_images", embed_images)
+    set_attribute(embeddings, "embed_in_batches", embed_in_batches)
     set_attribute(models, "embedding_dim", embedding_dim)
     set_attribute(photo_info, "read_photo", describe_missing_photo(photo_info.read_photo))

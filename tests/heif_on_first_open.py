@@ -9,7 +9,8 @@ import sys
 
 from PIL import Image
 
-from helpers import config, data, files, hits, library  # noqa: F401  (every module the data layer holds)
+from helpers import config  # noqa: F401  (every module the data layer holds)
+from helpers.photos import data, files, hits  # noqa: F401  (every module the data layer holds)
 
 Image.init()
 assert "pillow_heif" not in sys.modules, "importing the helpers imported pillow_heif"

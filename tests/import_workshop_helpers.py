@@ -1,14 +1,15 @@
 """Import the workshop helpers and report what that loaded (used by test_checks.py): nothing heavy, nothing opened.
 
-Prints one line: the heavy modules that importing `helpers.checks` and `helpers.reset` loaded (none expected).
+Prints one line: the heavy modules that importing
+`helpers.commands.checks` and `helpers.commands.reset` loaded (none expected).
 """
 
 from __future__ import annotations
 
 import sys
 
-import helpers.checks  # noqa: F401
-import helpers.reset  # noqa: F401
+import helpers.commands.checks  # noqa: F401
+import helpers.commands.reset  # noqa: F401
 
 HEAVY = ("torch", "timm", "pymilvus", "milvus_lite", "onnxruntime", "openai")
 

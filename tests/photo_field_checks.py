@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import math
+import warnings
 from datetime import datetime
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from pymilvus import DataType, MilvusClient
 from support import unit_vectors
 
-from helpers import album, database, filters, store
+from helpers.collection import album, database, filters, store
 
 PATHS = [f"/photos/IMG_{i:04d}.jpg" for i in range(6)]
 METADATA = [
@@ -138,3 +139,111 @@ def check_older_collection_is_refused(client: MilvusClient, collection_name: str
     store.create_collection(client, collection_name, 16, "m", recreate=True)
     insert_photos(client, collection_name)
     assert store.count_images(client, collection_name) == len(PATHS)
+
+
+# --- words as text: the fast filters of Milvus Lite give the rows the ARRAY filters give -----------------------
+
+WORD_ROWS = [  # (tags, albums, year): words that a careless `like` pattern would mix up
+    (["dog", "hot dog"], ["my_dog"], 2024),
+    (["hot dog"], ["myXdog"], 2024),  # "_" is a wildcard in `like`: must not match my_dog
+    (["dogs"], ["my_dog", "holiday"], 2023),  # "dogs" is not "dog"
+    (["50% off", "dog"], ["50%"], 2023),  # "%" is a wildcard too
+    (["back\\slash"], [], 2024),
+    ([], [], 2024),
+    (["Dog", "Border_collie"], ["My_Dog"], 2022),  # stored as "dog", "border collie" and "my_dog"
+    (["50 percent off"], ["50 percent"], 2023),  # would match "50% off" if "%" were a wildcard
+]
+WORD_PATHS = [f"/photos/words_{i}.jpg" for i in range(len(WORD_ROWS))]
+WORD_FILTERS = {  # filter -> the indices of WORD_ROWS it keeps
+    filters.tag_filter("dog"): [0, 3, 6],
+    filters.tag_filter("hot dog"): [0, 1],
+    filters.tag_filter("dogs", "Hot dog"): [0, 1, 2],
+    filters.tag_filter("50% off"): [3],
+    filters.tag_filter("back\\slash"): [4],
+    filters.tag_filter("border collie"): [6],
+    filters.tag_filter("o"): [],
+    filters.album_filter("my_dog"): [0, 2, 6],
+    filters.album_filter("50%"): [3],
+    'array_contains_all(tags, ["dog", "hot dog"])': [0],
+    'array_contains(tags, "dogs")': [2],
+    'array_contains(tags, "dog|hot dog")': [],  # "|" is never inside a stored word
+    filters.combine_filters("year == 2024", filters.tag_filter("dog")): [0],
+    filters.combine_filters(filters.tag_filter("dog"), f"not {filters.album_filter('my_dog')}"): [3],
+}
+
+
+def insert_word_rows(client: MilvusClient, collection_name: str) -> np.ndarray:
+    """The WORD_ROWS photos with vectors; returns the vectors."""
+    vectors = unit_vectors(len(WORD_ROWS), seed=4)
+    metadata = [{"tags": tags, "albums": albums, "taken_at": datetime(year, 6, 1 + i)}
+                for i, (tags, albums, year) in enumerate(WORD_ROWS)]
+    store.insert_embeddings(client, collection_name, WORD_PATHS, "", vectors, "m", metadata=metadata, progress=False)
+    return vectors
+
+
+def check_word_filters_keep_the_right_rows(client: MilvusClient, collection_name: str) -> None:
+    """Each tag and album filter, alone or combined, keeps exactly its rows: as a query and as a search filter."""
+    vectors = insert_word_rows(client, collection_name)
+    rows = store.get_rows(client, collection_name, WORD_PATHS, ["tags_text", "albums_text"])
+    assert rows[WORD_PATHS[0]]["tags_text"] == "|dog|hot dog|" and rows[WORD_PATHS[5]]["tags_text"] == ""
+    assert rows[WORD_PATHS[6]]["albums_text"] == "|my_dog|"
+    for expression, kept in WORD_FILTERS.items():
+        expected = sorted(WORD_PATHS[i] for i in kept)
+        assert sorted(h.path for h in store.query_photos(client, collection_name, expression)) == expected, expression
+        hits = store.search_similar(client, collection_name, vectors[5], top_k=len(WORD_PATHS), filter=expression)
+        assert sorted(h.path for h in hits) == expected, expression
+    album.add_to_album(client, collection_name, [WORD_PATHS[1]], "my_dog")  # the text follows the ARRAY field
+    assert album.album_paths(client, collection_name, "my_dog") == sorted(WORD_PATHS[i] for i in (0, 1, 2, 6))
+    stored = store.get_rows(client, collection_name, [WORD_PATHS[1]], ["albums_text"])
+    assert stored[WORD_PATHS[1]]["albums_text"] == "|myxdog|my_dog|"
+
+
+def check_a_tag_search_without_tags_says_how_to_add_them(client: MilvusClient, collection_name: str) -> None:
+    """Photos stored without tags (notebook 03's index_images): a search by tag explains, never just finds nothing."""
+    store.create_collection(client, collection_name, 16, "m")
+    assert store.query_photos(client, collection_name, filters.tag_filter("dog")) == []  # empty: nothing to say
+    vectors = unit_vectors(3, seed=7)
+    store.insert_embeddings(client, collection_name, PATHS[:3], "beagle", vectors, "m", progress=False)
+    year_and_dog = filters.combine_filters("year == 0", filters.tag_filter("dog"))
+    for search in (lambda: store.query_photos(client, collection_name, filters.tag_filter("dog")),
+                   lambda: store.search_similar(client, collection_name, vectors[0], filter=year_and_dog)):
+        with pytest.raises(store.NoTagsError, match="with_tags=True") as err:
+            search()
+        assert "index_library" in str(err.value) and "recreate=True" in str(err.value)
+    assert store.search_similar(client, collection_name, vectors[0], filter='label == "pug"') == []  # no tag test
+    store.insert_embeddings(client, collection_name, PATHS[3:4], "", unit_vectors(1), "m",
+                            metadata=[{"tags": ["cat"]}], progress=False)
+    assert store.query_photos(client, collection_name, filters.tag_filter("dog")) == []  # tags, but no dog
+
+
+def create_collection_without_word_texts(client: MilvusClient, collection_name: str) -> None:
+    """A collection as the helpers made it before tags_text and albums_text: every other field."""
+    schema = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=16)
+    for name, options in store.FIELDS.items():
+        if name not in filters.WORD_TEXT_FIELDS.values():
+            schema.add_field(name, **options)
+    index_params = client.prepare_index_params()
+    index_params.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+    client.create_collection(collection_name, schema=schema, index_params=index_params)
+
+
+def check_a_collection_without_word_texts_still_filters_right(client: MilvusClient, collection_name: str) -> None:
+    """Made by older helpers: its filters keep the right rows (slower on Lite), and adding photos says why not."""
+    create_collection_without_word_texts(client, collection_name)
+    vectors = unit_vectors(len(WORD_ROWS), seed=4)
+    client.insert(collection_name, [{"vector": vector, "path": path, "label": "", "model_name": "m",
+                                     **{k: v for k, v in store.photo_fields({"tags": tags, "albums": albums}).items()
+                                        if k not in filters.WORD_TEXT_FIELDS.values()}}
+                                    for vector, path, (tags, albums, _) in zip(vectors, WORD_PATHS, WORD_ROWS)])
+    store.flush_inserts(client, collection_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Milvus Lite warns that these filters are slow here
+        assert sorted(h.path for h in store.query_photos(client, collection_name, filters.tag_filter("dog"))) == \
+            sorted(WORD_PATHS[i] for i in (0, 3, 6))
+        hits = store.search_similar(client, collection_name, vectors[0], filter=filters.album_filter("my_dog"))
+    assert sorted(h.path for h in hits) == sorted(WORD_PATHS[i] for i in (0, 2, 6))
+    with pytest.raises(store.SchemaMismatchError, match="tags_text, albums_text") as err:
+        insert_photos(client, collection_name)
+    assert "milliseconds on Milvus Lite" in str(err.value) and "recreate=True" in str(err.value)

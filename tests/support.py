@@ -34,7 +34,7 @@ def stored_paths(client, collection_name: str = "images") -> list[str]:
 
 def ranked_hits(paths: list, labels: list[str]) -> list:
     """Hits for these paths and labels, best first, with scores 0.9, 0.8, ..."""
-    from helpers.hits import Hit
+    from helpers.photos.hits import Hit
 
     return [Hit(str(p), label, 0.9 - i / 10) for i, (p, label) in enumerate(zip(paths, labels, strict=False))]
 
@@ -48,7 +48,7 @@ def write_photo(path: Path, size: tuple[int, int] = (48, 64), taken: str | None 
     """
     from PIL import Image
 
-    from helpers import data
+    from helpers.photos import data
 
     width, height = size
     upright = Image.new("RGB", size, BLUE)

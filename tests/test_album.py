@@ -1,4 +1,4 @@
-"""Tests for helpers/album.py: several examples searched at once, and the measure of how much they help."""
+"""Tests for helpers/collection/album.py: several examples searched at once, and the measure of how much they help."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from support import unit_vectors
 
-from helpers import album, config, database, store
-from helpers.hits import Hit
+from helpers import config
+from helpers.collection import album, database, store
+from helpers.photos.hits import Hit
 
 
 def test_the_mean_query_is_the_normalised_mean() -> None:

@@ -31,8 +31,10 @@ from pathlib import Path
 import jupyter_browser as jb
 import pytest
 
-from helpers import config, data, openai_api
-from helpers.explorer import TOOLTIPS
+from helpers import config
+from helpers.comic import openai_api
+from helpers.photos import data
+from helpers.pictures.explorer import TOOLTIPS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import cache, config, data
+from helpers import config
+from helpers.photos import data
+from helpers.vectors import cache
 
 sys.path.insert(0, str(config.REPO_ROOT / "tools"))
 import install_bundle  # noqa: E402

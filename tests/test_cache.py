@@ -1,4 +1,4 @@
-"""Tests for helpers.cache through embed_images: unchanged files are never embedded twice."""
+"""Tests for helpers.vectors.cache through embed_images: unchanged files are never embedded twice."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from PIL import Image
 from support import OFFLINE_MODEL as MODEL
 from support import cosines as _cosines
 
-from helpers import cache, config, embeddings, models
+from helpers import config
+from helpers.vectors import cache, embeddings, models
 
 
 def test_unchanged_files_come_from_the_cache(settings: config.Settings, photos: list[Path],

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import checks, config, data, database
+from helpers import config
+from helpers.collection import database
+from helpers.commands import checks
+from helpers.photos import data
 
 FAKE_KEY = "sk-test-" + "k3y" * 12  # looks like a real key; must never appear in any output
 
@@ -87,9 +90,10 @@ def test_writable_folders_pass_and_are_not_created(tmp_path: Path, monkeypatch: 
 
 def test_a_data_folder_that_cannot_be_created_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "a-file").write_text("not a folder")
-    settings = _settings(monkeypatch, tmp_path, TUTORIAL_DATA_DIR=str(tmp_path / "a-file" / "data"))
-    result = checks.check_folders(settings)
-    assert not result.ok and "TUTORIAL_DATA_DIR" in result.detail and "TUTORIAL_DATA_DIR" in result.fix
+    with pytest.raises(config.SettingsError):  # the settings refuse it, so the check reports it as one line
+        _settings(monkeypatch, tmp_path, TUTORIAL_DATA_DIR=str(tmp_path / "a-file" / "data"))
+    [result] = checks.run_checks()
+    assert not result.ok and "TUTORIAL_DATA_DIR" in result.detail and "a-file is a file" in result.detail
 
 
 def test_a_read_only_data_folder_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -296,6 +300,35 @@ def test_format_results_marks_failures_and_says_what_to_do() -> None:
     assert checks.format_results(results[:1]).endswith("Ready for the workshop.")
 
 
+def test_a_first_run_lists_the_downloads_to_come_as_to_do_not_fail(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_hub_cache: Path, no_network: None) -> None:
+    settings = _settings(monkeypatch, tmp_path, MODEL_NAME="resnet50")  # the default model, nothing downloaded
+    results = [checks.check_dataset(settings), checks.check_model(settings),
+               checks.CheckResult("openai key", False, "not set", "add it to .env", required=False)]
+    first_run = checks.format_results(results, first_run=True)
+    lines = first_run.splitlines()
+    assert "FAIL" not in first_run and "Not ready" not in first_run
+    assert lines[0].startswith("to do dataset") and "notebook 01 downloads it" in lines[0]
+    assert lines[1].startswith("to do model") and "notebook 02 downloads them" in lines[1]
+    assert lines[2].startswith("note") and lines[3].strip() == "-> add it to .env"  # no fix under a to do
+    assert first_run.endswith("Ready to start: the notebooks download what is marked `to do` (this needs the network).")
+    assert checks.all_required_pass(results, first_run=True)
+    workshop = checks.format_results(results)  # `make check`: the same lines are problems to fix before the day
+    assert "FAIL  dataset" in workshop and "FAIL  model" in workshop and "to do" not in workshop
+    assert workshop.endswith("Not ready: fix dataset, model (lines marked FAIL), then run the check again.")
+    assert not checks.all_required_pass(results)
+
+
+def test_a_real_problem_fails_on_a_first_run_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 empty_hub_cache: Path, no_network: None) -> None:
+    settings = _settings(monkeypatch, tmp_path, MODEL_NAME="resnet50", DATASET_SOURCE=str(tmp_path / "nowhere"))
+    _cached_weights(empty_hub_cache, b"cut short")
+    results = [checks.check_dataset(settings), checks.check_model(settings)]
+    text = checks.format_results(results, first_run=True)
+    assert "FAIL  dataset" in text and "FAIL  model" in text and "to do" not in text
+    assert "Not ready: fix dataset, model" in text and not checks.all_required_pass(results, first_run=True)
+
+
 def test_a_check_that_crashes_becomes_a_failing_line() -> None:
     def crashes() -> checks.CheckResult:
         raise ValueError("surprise")
@@ -322,7 +355,7 @@ def test_the_command_exits_1_on_a_failure_and_never_prints_the_key(tmp_path: Pat
     env = {**os.environ, "PYTHONPATH": str(config.REPO_ROOT), "TUTORIAL_DATA_DIR": str(tmp_path / "data"),
            "OUTPUT_DIR": str(tmp_path / "outputs"), "MODEL_NAME": "efficientnet_lite0", "OPENAI_API_KEY": FAKE_KEY,
            "DATASET_SOURCE": ""}
-    done = subprocess.run([sys.executable, "-m", "helpers.checks"], capture_output=True, text=True, env=env,
+    done = subprocess.run([sys.executable, "-m", "helpers.commands.checks"], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL  dataset" in done.stdout and "ok    openai key   set (not shown)" in done.stdout

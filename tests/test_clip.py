@@ -19,7 +19,13 @@ import torch
 from support import OFFLINE_MODEL, unit_vectors
 from support import cosines as _cosines
 
-from helpers import config, data, database, embeddings, indexing, models, plots, store
+import helpers.collection
+import helpers.pictures
+import helpers.vectors
+from helpers import config
+from helpers.collection import database, indexing, store
+from helpers.photos import data
+from helpers.vectors import embeddings, models
 
 CLIP = "clip-random"
 SPEC = models.ModelSpec("ViT-B-32", "random", "open_clip")  # clip-vit-b-32 without its pretrained weights
@@ -57,6 +63,7 @@ def test_clip_is_a_model_choice_with_its_pretrained_tag() -> None:
     assert models.has_text_tower("clip-vit-b-32") and not models.has_text_tower(OFFLINE_MODEL)
 
 
+@pytest.mark.slow  # the CLIP model beside the reference: 15-25 s, left out of `make unit`
 def test_image_tower_vectors_come_from_clip(clip_settings: config.Settings, photos: list[Path]) -> None:
     """The pipeline's vectors are CLIP's own `encode_image` of CLIP's own preprocessing, at unit length."""
     assert models.embedding_dim() == _clip_model().visual.output_dim == 512
@@ -236,7 +243,7 @@ def test_an_empty_collection_is_searched_without_complaint(client) -> None:
 def _words_cell() -> str:
     notebook = json.loads((config.REPO_ROOT / "notebooks" / "04_search_and_visualisation.ipynb").read_text())
     cells = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
-    (cell,) = [source for source in cells if "embeddings.can_embed_text()" in source]
+    (cell,) = [source for source in cells if "vectors.can_embed_text()" in source]
     return cell
 
 
@@ -248,8 +255,8 @@ def _run_words_cell(client, query_path: Path, capsys: pytest.CaptureFixture) -> 
     from matplotlib import pyplot as plt
 
     namespace = {"client": client, "collection_name": "images", "settings": config.load_settings(),
-                 "query_path": query_path, "Counter": Counter, "embeddings": embeddings, "store": store,
-                 "plots": plots}
+                 "query_path": query_path, "Counter": Counter, "vectors": helpers.vectors,
+                 "collection": helpers.collection, "pictures": helpers.pictures}
     exec(_words_cell(), namespace)
     plt.close("all")
     return namespace, capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""helpers.comic_chat, the comic as a conversation (Responses API), through the real openai client against
+"""helpers.comic.comic_chat, the comic as a conversation (Responses API), through the real openai client against
 tests/fake_openai.py: turns linked by response ids, no photo uploaded twice, every failure explained, costs."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pytest
 from fake_openai import TEST_KEY, FakeOpenAI
 from PIL import Image
 
-from helpers import comic_chat, comics, config, openai_api, openai_models
+from helpers import config
+from helpers.comic import comic_chat, comics, openai_api, openai_models
 
 FOLLOW_UPS = ("make panel three funnier", "now the same dog at Hogwarts")
 

@@ -1,4 +1,4 @@
-"""helpers.comics, the lesson of notebook 05, through the real openai client against tests/fake_openai.py."""
+"""helpers.comic.comics, the lesson of notebook 05, through the real openai client against tests/fake_openai.py."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from fake_openai import FakeOpenAI
 from PIL import Image
 
-from helpers import comics, config
-from helpers.hits import Hit
+from helpers import config
+from helpers.comic import comics
+from helpers.photos.hits import Hit
 
 
 @pytest.fixture

@@ -88,10 +88,11 @@ def test_describe_environment_lists_the_versions_that_matter() -> None:
     assert info["device"].split()[0] in {"cpu", "cuda", "mps"}
 
 
-@pytest.mark.parametrize("uri", ["data/milvus.db", "localhost:19530"])
-def test_milvus_uri_must_be_a_server_address(monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
+@pytest.mark.parametrize(("uri", "advice"), [("data/milvus.db", "MILVUS_LITE_PATH=data/milvus.db"),
+                                             ("localhost:19530", "MILVUS_URI=http://localhost:19530")])
+def test_milvus_uri_must_be_a_server_address(monkeypatch: pytest.MonkeyPatch, uri: str, advice: str) -> None:
     monkeypatch.setenv("MILVUS_URI", uri)
-    with pytest.raises(ValueError, match="TUTORIAL_DATA_DIR"):
+    with pytest.raises(config.SettingsError, match=advice):
         config.load_settings()
 
 

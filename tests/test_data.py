@@ -1,4 +1,4 @@
-"""Tests for helpers.data: fetching, verifying and reading the sample dataset, on generated copies."""
+"""Tests for helpers.photos.data: fetching, verifying and reading the sample dataset, on generated copies."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import data
+from helpers.photos import data
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for helpers/duplicates.py: bursts and edits fold into their best shot; different photos stay apart."""
+"""Tests for collection/duplicates.py: bursts and edits fold into their best shot; different photos stay apart."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 from PIL import Image, ImageEnhance
 from support import OFFLINE_MODEL, ranked_hits
 
-from helpers import config, duplicates, embeddings
+from helpers import config
+from helpers.collection import duplicates
+from helpers.vectors import embeddings
 
 
 def _unit(*rows: list[float]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests for helpers.embeddings with the offline model: the batched pipeline gives the blog's vectors; bad files."""
+"""Tests for vectors.embeddings with the offline model: the batched pipeline gives the blog's vectors; bad files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 from support import OFFLINE_MODEL as MODEL
 from support import cosines as _cosines
 
-from helpers import config, data, embeddings, models
+from helpers import config
+from helpers.photos import data
+from helpers.vectors import embeddings, models
 
 
 def test_feature_extractor_returns_a_unit_float32_vector(settings: config.Settings, photos: list[Path]) -> None:
@@ -44,22 +46,35 @@ def test_batched_equals_per_image_on_real_photos(real_dataset: data.Dataset, set
     assert _cosines(per_image, result.embeddings).min() >= 0.9999
 
 
+@pytest.mark.slow  # starts decoding worker processes: 10-40 s, left out of `make unit`
 def test_gpu_input_pipeline_decodes_in_worker_processes(settings: config.Settings, photos: list[Path],
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPU path (DataLoader worker processes), run here on the CPU: same vectors, bad files reported."""
+    monkeypatch.setattr(embeddings, "MIN_IMAGES_FOR_WORKERS", 2)
     (tmp_path / "bad.jpg").write_text("not a photo")
     files = embeddings._ImageFiles([*photos, tmp_path / "bad.jpg"], models.load_transform(),
                                    models.decode_side())
-    assert embeddings._num_workers(len(files), batch_size=2) >= 1
+    assert embeddings._num_workers(len(files)) >= 1
     batches = list(embeddings._run_with_workers(files, MODEL, "torch", batch_size=2))
-    indices = [i for batch_indices, _, _ in batches for i in batch_indices]
-    features = np.concatenate([f for _, f, _ in batches if f is not None])
-    assert indices == list(range(len(photos))) and [i for _, _, bad in batches for i, _ in bad] == [len(photos)]
+    indices = [i for batch in batches for i in batch.indices]
+    features = np.concatenate([batch.features for batch in batches if batch.features is not None])
+    assert indices == list(range(len(photos))) and [i for b in batches for i, _ in b.failures] == [len(photos)]
     per_image = np.stack([embeddings.embed_image(p) for p in photos])
     assert _cosines(per_image, features).min() >= 0.9999
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx"])
+@pytest.mark.parametrize("n_images, batch_size", [(200, 32), (200, 128), (200, 512), (40, 1000), (30_000, 32)])
+def test_a_batch_size_never_switches_the_decoding_workers_off(n_images: int, batch_size: int,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers (one per core but one) whatever the batch size; each worker gets two tasks or more, a batch or less."""
+    monkeypatch.setattr(embeddings, "_cpu_cores", lambda: 16)
+    workers = embeddings._num_workers(n_images)
+    chunk = embeddings._chunk_size(n_images, batch_size, workers)
+    assert workers == 15 and 1 <= chunk <= batch_size and -(-n_images // chunk) >= 2 * workers
+    assert embeddings._num_workers(1) == 0  # one photo (a query) is decoded in place
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("onnx", marks=pytest.mark.slow)])  # onnx: exports first
 def test_unreadable_files_are_skipped_and_reported(settings: config.Settings, photos: list[Path], tmp_path: Path,
                                                    backend: str, request: pytest.FixtureRequest) -> None:
     if backend == "onnx":

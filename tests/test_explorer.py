@@ -1,4 +1,4 @@
-"""Tests for helpers.explorer: the controls reach the search, every redraw is shown, the page can read the gallery.
+"""Tests for pictures.explorer: the controls reach the search, every redraw is shown, the page can read the gallery.
 
 They run with whichever ipywidgets is installed: 8 here and in JupyterLab 4; with 7.7 (Colab's) on the path, e.g.
 `pip install --no-deps --target /tmp/iw77 ipywidgets==7.7.1 ipython_genutils` and PYTHONPATH=/tmp/iw77, they
@@ -23,9 +23,9 @@ import traitlets
 from PIL import Image
 from support import ranked_hits
 
-from helpers import explorer as explorer_module
-from helpers.explorer import SearchExplorer
-from helpers.hits import Hit
+from helpers.photos.hits import Hit
+from helpers.pictures import explorer as explorer_module
+from helpers.pictures.explorer import SearchExplorer
 
 IPYWIDGETS_MAJOR = int(ipywidgets.__version__.split(".")[0])
 

@@ -1,4 +1,4 @@
-"""helpers.files: a file appears complete or not at all, whatever fails on the way."""
+"""helpers.photos.files: a file appears complete or not at all, whatever fails on the way."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import files
+from helpers.photos import files
 
 
 def _names(folder: Path) -> list[str]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import data
+from helpers.photos import data
 
 
 def _pixel(image: Image.Image, xy: tuple[int, int]) -> np.ndarray:

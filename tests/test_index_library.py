@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 from support import OFFLINE_MODEL, write_photo
 
-from helpers import config, data, database, indexing, library, models, store, tags
+from helpers import config
+from helpers.collection import database, indexing, store
+from helpers.photos import data
+from helpers.photos import folder as library
+from helpers.vectors import models, tags
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -97,7 +101,7 @@ def test_a_clip_model_indexes_without_tags(settings: config.Settings, tmp_path: 
 
 
 def _run_cli(*args: str, env: dict[str, str], script: list[str] | None = None) -> subprocess.CompletedProcess:
-    command = script or [sys.executable, "-m", "helpers.index_folder"]
+    command = script or [sys.executable, "-m", "helpers.commands.index_folder"]
     return subprocess.run([*command, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
@@ -117,6 +121,7 @@ def test_the_dry_run_counts_files_by_type_and_estimates_the_time(tmp_path: Path,
     assert not (tmp_path / "data" / "milvus.db").exists()  # nothing indexed, no database made
 
 
+@pytest.mark.slow  # two runs of the command, one stopped: 15-45 s, left out of `make unit`
 def test_stopped_with_ctrl_c_then_run_again_indexes_each_photo_once(tmp_path: Path, cli_env: dict[str, str]) -> None:
     folder = tmp_path / "photos"
     for i in range(7):

@@ -1,4 +1,4 @@
-"""Tests for helpers.indexing on Milvus Lite: only new images are embedded and stored; a killed run resumes.
+"""Tests for helpers.collection.indexing on Milvus Lite: only new images are embedded and stored; a killed run resumes.
 
 The model is replaced by tests/fake_embeddings.py (a vector made from each path), so these run in seconds.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from support import stored_paths
 
-from helpers import database, indexing, store
+from helpers.collection import database, indexing, store
+from helpers.vectors import embeddings
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
@@ -45,7 +46,10 @@ def test_index_images_refuses_another_model(client, fake_embeddings, tmp_path: P
 
 # --- killed mid-run, then resumed: every image present exactly once ----------------------------------------------
 
-@pytest.mark.parametrize("mode, rows_left", [("after_insert", 30), ("before_wal_write", 20), ("torn_write", 20)])
+# Each case kills a process; `make unit` keeps the quickest (torn_write).
+@pytest.mark.parametrize("mode, rows_left", [pytest.param("after_insert", 30, marks=pytest.mark.slow),
+                                             pytest.param("before_wal_write", 20, marks=pytest.mark.slow),
+                                             ("torn_write", 20)])
 def test_killed_run_resumes_with_each_image_once(tmp_path: Path, fake_embeddings, mode: str, rows_left: int) -> None:
     """SIGKILL at the 3rd insert of 4 (after it, or inside it before or halfway through its write), then resume."""
     db, folder = tmp_path / "kill.db", tmp_path / "photos"
@@ -64,6 +68,48 @@ def test_killed_run_resumes_with_each_image_once(tmp_path: Path, fake_embeddings
         database.release_database(client)
 
 
+
+
+def test_the_next_round_is_embedded_while_a_round_is_inserted(client, fake_embeddings, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first insert waits for the second round's photos to reach the pipeline: they do, meanwhile."""
+    next_round_started, embedded, overlapped = threading.Event(), [], []
+    real_stream, real_insert = fake_embeddings.embed_in_batches, store.insert_embeddings
+
+    def stream(image_paths, *args, **kwargs):
+        for batch in real_stream(image_paths, *args, **kwargs):
+            embedded.extend(batch.positions)
+            if len(embedded) > 10:
+                next_round_started.set()
+            yield batch
+
+    def insert_while_watching(*args, **kwargs):
+        overlapped.append(next_round_started.wait(timeout=10))  # one after the other, this waited in vain
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(embeddings, "embed_in_batches", stream)
+    monkeypatch.setattr(store, "insert_embeddings", insert_while_watching)
+    paths = [tmp_path / f"img{i:03d}.jpg" for i in range(30)]
+    assert indexing.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False) == 30
+    assert overlapped == [True, True, True] and sorted(stored_paths(client)) == sorted(map(str, paths))
+
+
+def test_an_insert_that_fails_stops_the_run_with_its_error(client, fake_embeddings, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error in the background insert reaches the caller; the rounds before it stay stored."""
+    real_insert, calls = store.insert_embeddings, []
+
+    def insert_until_full(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(store, "insert_embeddings", insert_until_full)
+    paths = [tmp_path / f"img{i:03d}.jpg" for i in range(30)]
+    with pytest.raises(RuntimeError, match="disk full"):
+        indexing.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False)
+    assert len(calls) == 2 and sorted(stored_paths(client)) == sorted(map(str, paths[:10]))
 
 
 def test_nothing_to_index_draws_no_progress_bar(client, fake_embeddings, tmp_path: Path,

@@ -1,4 +1,4 @@
-"""Tests for helpers/library.py (your own photo library) and HEIC/AVIF reading in data.load_image.
+"""Tests for helpers/photos/folder.py (your own photo library) and HEIC/AVIF reading in data.load_image.
 
 Every photo, HEIC file and odd file here is generated in the test; the demo library test uses the sample dataset.
 """
@@ -19,7 +19,9 @@ from PIL import Image, ImageFile
 from support import BLUE, RED
 from support import write_photo as _photo
 
-from helpers import config, data, demo_library, library, photo_info
+from helpers import config
+from helpers.photos import data, demo_library, photo_info
+from helpers.photos import folder as library
 
 FIXED_TIME = datetime(2022, 2, 22, 22, 22, 22)
 
@@ -46,6 +48,80 @@ def test_heic_loads_upright_from_its_thumbnail_only_when_big_enough(tmp_path: Pa
     image = data.load_image(path, min_side=min_side)
     assert (image.mode, image.size) == ("RGB", expected_size)
     assert _colour_at(image, 2) == "red" and _colour_at(image, image.height - 3) == "blue"
+
+
+@pytest.mark.parametrize(("thumbnail_side", "expected_size"), [
+    (224, (320, 240)),  # an iPhone-sized thumbnail covers a 224-pixel input crop: used, though below min_side 256
+    (241, (640, 480)),  # 240 pixels are too few for 241: the full photo
+    (0, (640, 480)),  # 0: never a thumbnail (HEIC_FULL_DECODE=1)
+])
+def test_heic_thumbnail_side_decides_apart_from_min_side(tmp_path: Path, thumbnail_side: int,
+                                                         expected_size: tuple[int, int]) -> None:
+    path = _photo(tmp_path / "IMG_0005.HEIC", size=(640, 480), thumbnails=[320])
+    image = data.load_image(path, min_side=256, thumbnail_side=thumbnail_side)
+    assert image.size == expected_size
+    assert data.uses_thumbnail(path, thumbnail_side) == (expected_size == (320, 240))
+
+
+def test_the_models_thumbnail_side_is_their_input_crop_unless_heic_full_decode(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers.vectors import models
+
+    monkeypatch.delenv("HEIC_FULL_DECODE", raising=False)
+    assert models.thumbnail_side("efficientnet_lite0") == models.input_size("efficientnet_lite0")[-1] == 224
+    assert models.thumbnail_side("efficientnet_lite0") < models.decode_side("efficientnet_lite0")
+    monkeypatch.setenv("HEIC_FULL_DECODE", "1")
+    assert models.thumbnail_side("efficientnet_lite0") == 0
+
+
+@pytest.mark.parametrize(("full_decode", "decoded_size"), [("0", (320, 240)), ("1", (640, 480))])
+def test_the_pipeline_embeds_an_iphone_heic_from_its_thumbnail(settings: config.Settings, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, full_decode: str,
+                                                               decoded_size: tuple[int, int]) -> None:
+    from helpers.vectors import embeddings, models
+
+    monkeypatch.setenv("HEIC_FULL_DECODE", full_decode)
+    path = _photo(tmp_path / "IMG_0006.HEIC", size=(640, 480), thumbnails=[320])
+    decoded, real_load_image = [], data.load_image
+
+    def recording_load_image(*args, **kwargs) -> Image.Image:
+        image = real_load_image(*args, **kwargs)
+        decoded.append(image.size)
+        return image
+
+    monkeypatch.setattr(data, "load_image", recording_load_image)
+    result = embeddings.embed_images([path], progress=False, use_cache=False)
+    assert decoded == [decoded_size] and not result.skipped
+    assert models.FeatureExtractor().thumbnail_side == (0 if full_decode == "1" else 224)  # the blog's loop too
+
+
+def test_the_embedding_cache_keeps_full_decode_vectors_apart(settings: config.Settings,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers.vectors import cache
+
+    monkeypatch.setenv("HEIC_FULL_DECODE", "0")
+    from_thumbnails = cache.cache_path()
+    monkeypatch.setenv("HEIC_FULL_DECODE", "1")
+    assert cache.cache_path() != from_thumbnails
+
+
+def test_the_dry_run_says_which_heic_photos_are_decoded_in_full(tmp_path: Path, settings: config.Settings,
+                                                                 fake_embeddings, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    from helpers.commands import index_folder
+
+    folder = tmp_path / "photos"
+    for i in range(3):  # 4:3 like an iPhone photo: a 320x240 thumbnail covers the 224-pixel crop
+        _photo(folder / f"IMG_{i}.HEIC", size=(640, 480), thumbnails=[320])
+    _photo(folder / "IMG_9.HEIC", size=(640, 360), thumbnails=[320])  # 16:9: a 320x180 thumbnail does not
+    _photo(folder / "IMG_8.jpg", size=(64, 48))
+    scan = library.scan_folder(folder)
+    text = index_folder.describe_estimate(scan, "efficientnet_lite0", sample=2)
+    assert "about 1 of the 4 HEIC photos have no thumbnail of at least 224 pixels" in text
+    assert "decoded in full" in text
+    monkeypatch.setenv("HEIC_FULL_DECODE", "1")
+    assert "all 4 HEIC photos are decoded in full" in index_folder.describe_estimate(scan, "efficientnet_lite0",
+                                                                                      sample=2)
 
 
 def test_a_heic_named_jpg_still_loads(tmp_path: Path) -> None:
@@ -163,7 +239,7 @@ def _write_raw_name(folder: Path, name: bytes, content: bytes) -> None:
         f.write(content)
 
 
-def test_names_that_are_not_utf8_are_reported_never_crash(tmp_path: Path) -> None:
+def test_names_that_are_not_utf8_are_photos_and_shown_readably(tmp_path: Path) -> None:
     root = tmp_path / "library"
     root.mkdir()
     jpeg = _photo(tmp_path / "source.jpg").read_bytes()
@@ -179,13 +255,14 @@ def test_names_that_are_not_utf8_are_reported_never_crash(tmp_path: Path) -> Non
     found = _relative(scan)
     assert sorted(found) == ["Vacances \\xe9t\\xe9/plage.jpg", "caf\\xe9.jpg", "notes \\xff.txt", "ok.jpg"]
     for name in ("caf\\xe9.jpg", "Vacances \\xe9t\\xe9/plage.jpg"):
-        assert found[name].category == library.SKIPPED and "not valid UTF-8" in found[name].reason
+        assert found[name].category == library.PHOTO  # stored escaped by the index: see tests/test_mistakes.py
     assert found["notes \\xff.txt"].category == library.NOT_A_PHOTO
     photos, scan = library.read_photos(scan)
-    assert [p.path.name for p in photos] == ["ok.jpg"]
-    report = library.write_skipped_report(scan, tmp_path / "skipped.csv")
+    assert sorted(photo_info.display_path(p.path.relative_to(root)) for p in photos) == \
+        ["Vacances \\xe9t\\xe9/plage.jpg", "caf\\xe9.jpg", "ok.jpg"]
+    report = library.write_skipped_report(scan, tmp_path / "skipped.csv", include_photos=True)
     text = report.read_bytes().decode("utf-8")  # the report itself is valid UTF-8
-    assert "caf\\xe9.jpg" in text and "Vacances \\xe9t\\xe9/plage.jpg" in text
+    assert "caf\\xe9.jpg" in text and "Vacances \\xe9t\\xe9/plage.jpg" in text and "notes \\xff.txt" in text
 
 
 def test_links_are_followed_once_and_loops_are_reported(tmp_path: Path) -> None:

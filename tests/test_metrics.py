@@ -1,4 +1,4 @@
-"""Tests for helpers.metrics on hand-computed rankings (R = relevant hit, x = other class)."""
+"""Tests for helpers.collection.metrics on hand-computed rankings (R = relevant hit, x = other class)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from helpers import metrics
+from helpers.collection import metrics
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Tests for helpers.models with the offline model: registry, weights, backends, the blog's extractor."""
+"""Tests for helpers.vectors.models with the offline model: registry, weights, backends, the blog's extractor."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from conftest import OFFLINE_MODEL as MODEL
-from helpers import config, data, embeddings, models
+from helpers import config
+from helpers.photos import data
+from helpers.vectors import embeddings, models
 
 NOTEBOOK = config.REPO_ROOT / "notebooks" / "02_feature_extraction.ipynb"
 

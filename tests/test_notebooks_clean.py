@@ -94,6 +94,30 @@ def test_problems_are_found_in_a_dirty_notebook() -> None:
     assert "sk-proj-abcdefghij" not in problems  # the report itself must not repeat the secret
 
 
+@pytest.mark.parametrize("printed", ["mAP@10 >= 0.78: True\n", "ok: False, again\n", "True\n",
+                                     "100%|##########| 1000/1000 [00:05<00:00, 190.2it/s]\n"])
+def test_a_checked_cell_that_prints_a_boolean_or_a_bar_is_a_problem(printed: str) -> None:
+    notebook = {"metadata": {}, "cells": [{"cell_type": "code", "execution_count": None, "metadata": {},
+                                           "source": "# NBVAL_CHECK_OUTPUT\nprint(x)", "outputs": [
+                                               {"output_type": "stream", "name": "stdout", "text": printed}]}]}
+    assert clean_notebooks.find_problems(notebook), printed
+    notebook["cells"][0]["outputs"][0]["text"] = "mAP@10: 0.82\nlabels: ['Afghan_hound'] (True labels: 3)\n"
+    assert clean_notebooks.find_problems(notebook) == []
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_the_picker_is_ticked_by_people_only(name: str) -> None:
+    """No notebook ticks photos for the learner (an unattended run sets UNATTENDED_PICKS instead), and no
+    setting exists only for CI."""
+    code = "\n".join(_source(c) for c in _load(name)["cells"] if c["cell_type"] == "code")
+    assert ".tick(" not in code and "auto_pick" not in code and "(CI)" not in code
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_a_notebook_opens_with_what_you_will_build(name: str) -> None:
+    assert "**What you'll build" in _source(_load(name)["cells"][0])
+
+
 def test_cleaning_keeps_only_checked_text_outputs() -> None:
     cleaned = clean_notebooks.clean_notebook(copy.deepcopy(_dirty_notebook()))
     assert [c.get("execution_count") for c in cleaned["cells"][:2]] == [None, None]

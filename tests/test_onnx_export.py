@@ -1,4 +1,4 @@
-"""Tests for helpers.onnx_export: the ONNX export gives torch's vectors, int8 is calibrated on photos you give."""
+"""Tests for vectors.onnx_export: the ONNX export gives torch's vectors, int8 is calibrated on photos you give."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import torch
 from support import OFFLINE_MODEL as MODEL
 from support import cosines as _cosines
 
-from helpers import cache, config, data, embeddings, models, onnx_export
+from helpers import config
+from helpers.photos import data
+from helpers.vectors import cache, embeddings, models, onnx_export
 
 
 def test_onnx_backend_gives_the_same_vectors(onnx_ready: config.Settings, photos: list[Path]) -> None:

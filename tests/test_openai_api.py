@@ -1,4 +1,4 @@
-"""helpers.openai_api through the real openai client, against the local test server in tests/fake_openai.py:
+"""helpers.comic.openai_api through the real openai client, against the local test server in tests/fake_openai.py:
 the key, the model check, each failure explained, retries only where a retry cannot bill twice."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import openai
 import pytest
 from fake_openai import TEST_KEY, FakeOpenAI
 
-from helpers import comics, config, openai_api
+from helpers import config
+from helpers.comic import comics, openai_api
 
 
 def _files(folder: Path) -> list[str]:

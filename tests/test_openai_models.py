@@ -1,4 +1,4 @@
-"""helpers.openai_models: the dated tables and the cost estimates built on them."""
+"""helpers.comic.openai_models: the dated tables and the cost estimates built on them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from helpers import openai_models
+from helpers.comic import openai_models
 
 
 @pytest.mark.parametrize(("size", "quality", "tokens"), [

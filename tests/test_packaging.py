@@ -1,8 +1,8 @@
-"""Install and documentation stay in step: pyproject vs environment.yml, README vs settings, CI vs README."""
+"""Install and documentation stay in step: pyproject vs environment.yml, docs/settings.md vs settings, CI vs README."""
 
 from __future__ import annotations
 
-import ast
+import importlib
 import json
 import re
 import shutil
@@ -23,6 +23,8 @@ except ImportError:  # Python 3.10
 from helpers import config
 
 ROOT = config.REPO_ROOT
+sys.path.insert(0, str(ROOT / "tools"))
+import helpers_map  # noqa: E402  (tools/helpers_map.py: the map of helpers/ in docs/helpers.md)
 
 
 def _requirement_name(requirement: str) -> str:
@@ -77,9 +79,9 @@ def test_milvus_lite_comes_with_pymilvus() -> None:
     assert any(r.startswith("pymilvus[milvus-lite]") for r in pyproject)
 
 
-def test_readme_settings_table_lists_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text()
-    table_rows = re.findall(r"^\|\s*`([A-Z_]+)`\s*\|", readme, re.M)
+def test_settings_page_lists_every_setting() -> None:
+    page = (ROOT / "docs" / "settings.md").read_text()  # the README links to it
+    table_rows = re.findall(r"^\|\s*`([A-Z_]+)`\s*\|", page, re.M)
     assert set(config.SETTINGS) <= set(table_rows)
 
 
@@ -113,52 +115,73 @@ def test_importing_the_helpers_does_nothing(tmp_path) -> None:
                          text=True, env=env, cwd=workdir)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert {"config", "data", "embeddings", "models", "store", "plots", "comics"} <= set(report["modules"])
+    assert {"config", "photos.data", "vectors.embeddings", "vectors.models", "collection.store", "pictures.plots",
+            "comic.comics"} <= set(report["modules"])
     assert report == {**report, "torch_after_import_helpers": False, "milvus_lite_servers": 0, "models_built": 0}
     assert not (tmp_path / "data").exists() and not (tmp_path / "outputs").exists()
     assert list(workdir.iterdir()) == []
 
 
-def test_the_package_names_every_module() -> None:
+def test_the_package_front_is_seven_stages_each_a_folder_of_modules() -> None:
     import helpers
 
-    on_disk = {p.stem for p in (ROOT / "helpers").glob("*.py") if not p.stem.startswith("_")}
-    assert set(helpers.__all__) == on_disk
+    stages = sorted(p.name for p in (ROOT / "helpers").iterdir() if (p / "__init__.py").exists())
+    assert helpers.__all__ == helpers_map.STAGES and sorted(helpers.__all__) == sorted(stages + ["config"])
+    assert {p.stem for p in (ROOT / "helpers").glob("*.py")} == {"__init__", "_lazy", "config"}
 
 
-def _helper_imports(module: str) -> set[str]:
-    """The helper modules a module of helpers/ imports, anywhere in its code."""
-    tree = ast.parse((ROOT / "helpers" / f"{module}.py").read_text())
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "helpers":
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers."):
-            found.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("helpers.")}
-    return found
+@pytest.mark.parametrize("stage", helpers_map.STAGES[1:])
+def test_every_front_name_resolves_to_a_documented_helper(stage: str) -> None:
+    """`collection.search_similar` is `collection/store.py`'s function, with a type-hinted one-line docstring."""
+    front = importlib.import_module(f"helpers.{stage}")
+    for name in front.__all__:
+        value = getattr(front, name)
+        module = getattr(value, "__module__", None)
+        if callable(value) and module and module.startswith(f"helpers.{stage}."):
+            assert (value.__doc__ or "").strip(), f"{stage}.{name} has no docstring"
+    assert sorted(dir(front)) == sorted(front.__all__)
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        front.no_such_name  # noqa: B018
 
 
-def _readme_dependency_table() -> dict[str, set[str]]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("Which helper modules each module imports"):]
-    section = section[:section.index("\n\n", section.index("|---"))]  # the table ends at the first blank line
-    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|$", section, re.M)
-    return {module: {name.strip() for name in imports.split(",") if name.strip() != "-"} for module, imports in rows}
+def test_notebooks_use_the_front_only_and_few_names() -> None:
+    """A notebook imports at most seven helper names (config and six stages), and only the stage fronts."""
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        imported = set()
+        for names in re.findall(r"^from helpers import ([\w, ]+)$", code, re.M):
+            imported |= {name.strip() for name in names.split(",")}
+        assert imported <= set(helpers_map.STAGES), notebook.name
+        assert len(imported) <= 7, (notebook.name, sorted(imported))
+        assert not re.search(r"^\s*(from helpers\.\w+\.\w+|import helpers\.)", code, re.M), notebook.name
 
 
-def test_readme_dependency_table_matches_the_code() -> None:
-    table = _readme_dependency_table()
-    on_disk = {p.stem for p in (ROOT / "helpers").glob("*.py") if not p.stem.startswith("_")}
-    assert set(table) == on_disk
-    assert {module: _helper_imports(module) for module in on_disk} == table
+def test_helpers_map_matches_the_code() -> None:
+    """docs/helpers.md: its table lists every module with the helper modules it imports; its diagram is made from it."""
+    text = helpers_map.PAGE.read_text()
+    table = helpers_map.table_in_page(text)
+    code = {name: helpers_map.imports_in_code(path) for name, path in helpers_map.module_files().items()}
+    assert table == code
+    assert helpers_map.with_diagram(text) == text, "run python tools/helpers_map.py"
+
+
+def test_helpers_map_check_can_fail(tmp_path) -> None:
+    text = helpers_map.PAGE.read_text()
+    wrong = text.replace("| `photos` | `data` |", "| `photos` | `data_renamed` |", 1)
+    assert helpers_map.table_in_page(wrong) != helpers_map.table_in_page(text)
+    stale = text.replace("    collection --> vectors\n", "", 1)
+    assert helpers_map.with_diagram(stale) != stale
 
 
 def test_dependencies_flow_one_way() -> None:
-    table = _readme_dependency_table()
-    for view in ("plots", "explorer", "metrics"):  # pictures and measures take plain data only
-        assert not table[view] & {"store", "embeddings", "openai_api", "comics"}, view
+    table = helpers_map.table_in_page(helpers_map.PAGE.read_text())
+    for name in table:  # pictures and measures take plain data only
+        if name.startswith("pictures.") or name == "collection.metrics":
+            assert not {i for i in table[name] if i.split(".")[0] in ("collection", "vectors", "comic")}, name
+    stage_rank = {stage: i for i, stage in enumerate(helpers_map.STAGES)}
+    for name, imports in table.items():  # a stage imports only the stages before it, or itself
+        assert all(stage_rank[i.split(".")[0]] <= stage_rank[name.split(".")[0]] for i in imports), name
     order: list[str] = []
     while len(order) < len(table):  # a topological order exists only without cycles
         ready = sorted(m for m in table if m not in order and table[m] <= set(order))

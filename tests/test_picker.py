@@ -1,4 +1,4 @@
-"""Tests for helpers/picker.py: the checkbox grid, driven from code as a person's clicks would drive it.
+"""Tests for helpers/pictures/picker.py: the checkbox grid, driven from code as a person's clicks would drive it.
 
 Run with ipywidgets 8 here; the same tests passed with ipywidgets 7.7.1 (Colab's) on PYTHONPATH.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 import ipywidgets
 import pytest
 
-from helpers import picker
+from helpers.pictures import picker
 
 
 @pytest.fixture
@@ -58,3 +58,14 @@ def test_without_widgets_it_shows_the_list_of_paths(candidates: list[Path]) -> N
     lines = bundle["text/plain"].splitlines()
     assert lines[0] == "1 of 5 photos picked:"
     assert lines[1] == f"  1. [ ] {candidates[0]}" and lines[2] == f"  2. [x] {candidates[1]}"
+
+
+def test_an_unattended_run_ticks_the_photos_it_names_and_a_person_s_run_ticks_none(
+        candidates: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(picker.UNATTENDED_PICKS, raising=False)
+    assert picker.PhotoPicker(candidates).picked == []  # a learner: only clicks tick
+    monkeypatch.setenv(picker.UNATTENDED_PICKS, f"{candidates[1].name}, {candidates[3].parent.name}/IMG_3.jpg")
+    grid = picker.PhotoPicker(candidates, ticked=[candidates[0]])
+    assert grid.picked == [candidates[0], candidates[1], candidates[3]]  # as if a person had ticked them
+    grid.tick([candidates[1]], value=False)  # and a click still unticks
+    assert grid.picked == [candidates[0], candidates[3]]

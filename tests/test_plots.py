@@ -1,4 +1,4 @@
-"""Tests for helpers.plots: grids, the search gallery, the embedding map and the explorer's logic."""
+"""Tests for helpers.pictures.plots: grids, the search gallery, the embedding map and the explorer's logic."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from matplotlib.colors import to_hex
 from PIL import Image
 from support import ranked_hits
 
-from helpers import plots
+from helpers.pictures import plots
 
 matplotlib.use("Agg")
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from support import database_held_elsewhere
 
-from helpers import config, database, reset
+from helpers import config
+from helpers.collection import database
+from helpers.commands import reset
 
 
 def _learner_state(settings: config.Settings) -> dict[str, Path]:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from support import database_held_elsewhere
 
-from helpers import config, database, store
+from helpers import config
+from helpers.collection import database, store
 
 SERVE_LAB = config.REPO_ROOT / "tools" / "serve_lab.py"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -43,6 +44,7 @@ def assert_file_is_free(timeout: float = 0) -> None:
     database.release_database(client)
 
 
+@pytest.mark.slow  # starts two kernels and the server
 def test_two_kernels_share_the_served_database_which_is_free_afterwards(tmp_settings: config.Settings) -> None:
     run = subprocess.run(launcher(sys.executable, SCRIPTS / "use_served_database.py"), capture_output=True,
                          text=True, timeout=300)
@@ -59,6 +61,7 @@ def test_two_kernels_share_the_served_database_which_is_free_afterwards(tmp_sett
         database.release_database(client)
 
 
+@pytest.mark.slow  # starts a kernel
 def test_a_database_held_by_a_kernel_is_refused_with_advice(tmp_settings: config.Settings) -> None:
     with database_held_elsewhere(tmp_settings.milvus_lite_path):
         run = subprocess.run(launcher(sys.executable, "-c", "print('the command ran')"), capture_output=True,
@@ -97,6 +100,7 @@ def test_a_server_in_milvus_uri_is_used_as_it_is(tmp_settings: config.Settings,
     assert not tmp_settings.milvus_lite_path.exists()
 
 
+@pytest.mark.slow  # two kernels index the sample photos at once: 30-50 s, left out of `make unit`
 def test_two_runs_indexing_one_collection_at_once_store_each_photo_once(tmp_settings: config.Settings) -> None:
     """With `make run`, two notebooks (or a notebook and a terminal) can index one collection at the same moment."""
     run = subprocess.run(launcher(sys.executable, SCRIPTS / "index_at_once.py"), capture_output=True, text=True,

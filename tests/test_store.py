@@ -1,4 +1,4 @@
-"""Tests for helpers.store on Milvus Lite: schema, errors, batching, search, locks and kill-and-resume.
+"""Tests for helpers.collection.store on Milvus Lite: schema, errors, batching, search, locks and kill-and-resume.
 
 Most tests use small synthetic unit vectors and a fake `embeddings` module (vectors derived from the path),
 so that they run in seconds; one slow test checks search exactness on the real sample embeddings.
@@ -16,7 +16,8 @@ import pytest
 from pymilvus import MilvusClient
 from support import database_held_elsewhere, unit_vectors
 
-from helpers import config, database, filters, store
+from helpers import config
+from helpers.collection import database, filters, store
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 DIM = 16
@@ -45,7 +46,8 @@ def test_create_collection_has_the_explicit_schema(client) -> None:
     info = client.describe_collection("images")
     fields = {f["name"]: f for f in info["fields"]}
     assert set(fields) == {"id", "vector", "path", "label", "model_name", "taken_at", "year", "camera", "width",
-                           "height", "folder", "tags", "albums"}  # no location unless asked for (notebook 06)
+                           "height", "folder", "tags", "albums", "tags_text", "albums_text"}  # no location unless
+    # asked for (notebook 06); tags_text and albums_text hold the words as text, for fast filters on Milvus Lite
     assert fields["id"].get("auto_id") or info.get("auto_id")
     assert int(fields["vector"]["params"]["dim"]) == DIM
     assert client.describe_index("images", "vector")["metric_type"] == "COSINE"
@@ -212,7 +214,7 @@ def test_release_database_frees_the_file_for_another_process(tmp_settings: confi
 @pytest.mark.slow
 def test_search_matches_exact_cosine_on_the_sample_embeddings(real_dataset, tmp_path: Path) -> None:
     """Milvus top-10 against numpy top-10 on the real train/test embeddings: at least 99% overlap."""
-    from helpers import embeddings
+    from helpers.vectors import embeddings
 
     model_name = "efficientnet_lite0"  # the offline model; the embedding cache makes re-runs fast
     train = embeddings.embed_images(real_dataset.train.image_paths, model_name, progress=False)

@@ -1,4 +1,4 @@
-"""The scale-up path for real: the same helpers.store code against a Milvus 2.3.5 standalone server.
+"""The scale-up path for real: the same helpers.collection.store code against a Milvus 2.3.5 standalone server.
 
 The server starts once for this module (about 10 s), on loopback only, with its data under the test's temporary
 folder (see tests/milvus_server.py). Where it cannot start isolated, the module skips and says why; set
@@ -16,7 +16,8 @@ import photo_field_checks as checks
 import pytest
 from support import stored_paths, unit_vectors
 
-from helpers import config, database, indexing, store
+from helpers import config
+from helpers.collection import database, indexing, store
 
 pytestmark = pytest.mark.server
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -135,3 +136,15 @@ def test_location_is_opt_in(client) -> None:
 
 def test_an_older_collection_is_refused_with_advice(client) -> None:
     checks.check_older_collection_is_refused(client, "photos")
+
+
+def test_word_filters_keep_the_right_rows(client) -> None:  # the server runs the ARRAY functions as written
+    checks.check_word_filters_keep_the_right_rows(client, "photos")
+
+
+def test_a_tag_search_without_tags_says_how_to_add_them(client) -> None:
+    checks.check_a_tag_search_without_tags_says_how_to_add_them(client, "photos")
+
+
+def test_a_collection_without_word_texts_still_filters_right(client) -> None:
+    checks.check_a_collection_without_word_texts_still_filters_right(client, "photos")

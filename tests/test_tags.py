@@ -1,4 +1,4 @@
-"""Tests for helpers/tags.py: the classifier head applied to the pipeline's features gives the model's own labels.
+"""Tests for vectors/tags.py: the classifier head applied to the pipeline's features gives the model's own labels.
 
 The model checks use the offline model and a ResNet-50 with random weights (registered for the test only).
 """
@@ -13,7 +13,8 @@ import pytest
 import torch
 from support import OFFLINE_MODEL
 
-from helpers import config, embeddings, models, tags
+from helpers import config
+from helpers.vectors import embeddings, models, tags
 
 
 @pytest.fixture
@@ -23,7 +24,8 @@ def random_resnet50(monkeypatch: pytest.MonkeyPatch) -> str:
     return "resnet50"
 
 
-@pytest.mark.parametrize("model_name", [OFFLINE_MODEL, "resnet50"])
+# resnet50 (random weights) takes 10-15 s to build: `make unit` keeps the offline model
+@pytest.mark.parametrize("model_name", [OFFLINE_MODEL, pytest.param("resnet50", marks=pytest.mark.slow)])
 def test_the_classifier_of_the_pooled_features_is_the_full_models_logits(model_name: str, random_resnet50: str) -> None:
     images = torch.randn(3, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     full, features = models.load_model(model_name, classifier=True), models.load_model(model_name)

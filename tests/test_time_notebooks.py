@@ -11,7 +11,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers import config, models
+from helpers import config
+from helpers.vectors import models
 
 sys.path.insert(0, str(config.REPO_ROOT / "tools"))
 import time_notebooks  # noqa: E402
@@ -56,6 +57,7 @@ def test_first_line_skips_blank_lines_and_shortens() -> None:
     assert time_notebooks.first_line("") == ""
 
 
+@pytest.mark.slow  # runs notebooks in kernels
 def test_notebooks_run_in_order_twice_in_one_fresh_data_folder(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-reach-the-kernel")
@@ -98,6 +100,7 @@ def test_the_random_resnet50_lives_only_in_the_timing_kernel(monkeypatch: pytest
     assert models.MODELS["resnet50"] == models.ModelSpec("resnet50", "random")
 
 
+@pytest.mark.slow  # runs a notebook in a kernel
 def test_the_timing_kernel_runs_the_startup_file(tmp_path: Path) -> None:
     check = _notebook(tmp_path / "check.ipynb",
                       "from helpers import models\nassert models.MODELS['resnet50'].weights == 'random'")

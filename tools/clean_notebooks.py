@@ -3,6 +3,9 @@
 Clean means: no execution counts; no outputs except the small text outputs of cells
 marked `# NBVAL_CHECK_OUTPUT` (nbval compares those); no images; no widget state;
 nothing that looks like an API key. tests/test_notebooks_clean.py uses `find_problems`.
+
+A checked output is for people too: it shows figures (`mAP@10: 0.82`, a band in tests/nbval_sanitize.cfg
+lets them vary a little), never a bare `True`/`False` in place of the figure, nor a progress bar.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ SECRET_PATTERNS = (
     re.compile(r"(?i)(api[_-]?key|token)\s*[=:]\s*['\"][A-Za-z0-9_\-]{16,}['\"]"),
 )
 MAX_CHECKED_OUTPUT_CHARS = 2000
+BARE_BOOLEAN = re.compile(r"^\s*(True|False)\s*$|:\s*(True|False)\b", re.M)  # "x >= 0.78: True", a line "True"
+PROGRESS_BAR = re.compile(r"\d+%\|")  # tqdm's text bar, "100%|##########| 1000/1000"
 
 
 def find_problems(notebook: dict) -> list[str]:
@@ -41,6 +46,11 @@ def find_problems(notebook: dict) -> list[str]:
                 problems.append(f"cell {i}: has a non-text output ({', '.join(output['data'])})")
             if output.get("execution_count") is not None:
                 problems.append(f"cell {i}: an output has an execution count")
+        text = "".join(_text(output) for output in outputs)
+        if BARE_BOOLEAN.search(text):
+            problems.append(f"cell {i}: checked output prints a bare boolean: print the figure itself")
+        if PROGRESS_BAR.search(text):
+            problems.append(f"cell {i}: checked output holds a progress bar: pass progress=False")
         if len(json.dumps(outputs)) > MAX_CHECKED_OUTPUT_CHARS:
             problems.append(f"cell {i}: checked output is larger than {MAX_CHECKED_OUTPUT_CHARS} characters")
     text = json.dumps(notebook)
@@ -60,6 +70,12 @@ def clean_notebook(notebook: dict) -> dict:
         keep = CHECK_MARK in "".join(cell.get("source", ""))
         cell["outputs"] = [_strip_output(o) for o in cell.get("outputs", []) if keep and _is_text(o)]
     return notebook
+
+
+def _text(output: dict) -> str:
+    """The text a person reads in one output (a stream, or the text/plain of a result)."""
+    text = output.get("text") or output.get("data", {}).get("text/plain") or ""
+    return "".join(text) + "\n"
 
 
 def _is_text(output: dict) -> bool:

@@ -82,7 +82,7 @@ def install_packages(bundle: Path, venv: Path) -> Path:
 
 def install_dataset(bundle: Path) -> Path:
     """Extract the bundle's dataset zip into the data folder (kept if a valid copy is there); returns its root."""
-    from helpers import data
+    from helpers.photos import data
 
     return data.download_dataset(source=bundle / "dataset" / DATASET_ZIP)
 
@@ -94,9 +94,9 @@ def _sha256(path: Path) -> str | None:
 def rehome_cache(bundle: Path, dataset_root: Path) -> tuple[int, int]:
     """Re-key the bundle's vectors to this laptop's photo files (same content only); returns (re-keyed, bundled).
 
-    The one place that reads and writes the helpers' embedding cache (helpers.cache).
+    The one place that reads and writes the helpers' embedding cache (helpers.vectors.cache).
     """
-    from helpers import cache as embedding_cache
+    from helpers.vectors import cache as embedding_cache
 
     listing = json.loads((bundle / "precomputed" / FILES_LIST).read_text())
     bundled = embedding_cache.load(bundle / "precomputed" / listing["cache_file"])
@@ -143,14 +143,16 @@ def install_hub_weights(bundle: Path) -> list[Path]:
 
 def hub_folder_name(model_name: str) -> str:
     """The Hugging Face cache folder of a model's weights: 'models--timm--resnet50.a1_in1k'."""
-    from helpers import checks
+    from helpers.commands import checks
 
     return "models--" + checks.hub_repo_id(model_name).replace("/", "--")
 
 
 def build_collection(dataset_root: Path, model_name: str) -> int:
     """Index the training photos as notebook 03 does; with the re-keyed cache no photo goes through the model."""
-    from helpers import config, data, database, indexing, store
+    from helpers import config
+    from helpers.collection import database, indexing, store
+    from helpers.photos import data
 
     dataset = data.load_dataset(dataset_root)
     collection_name = config.load_settings().collection_name

@@ -109,7 +109,8 @@ def _build_sdists(dest: Path) -> None:
 
 def zip_dataset(dest: Path) -> Path:
     """The sample dataset as `dest/reverse_image_search.zip`: DATASET_SOURCE's zip as it is, else the folder zipped."""
-    from helpers import config, data, files
+    from helpers import config
+    from helpers.photos import data, files
 
     dest.mkdir(parents=True, exist_ok=True)
     zip_path = dest / DATASET_ZIP
@@ -145,7 +146,9 @@ def _embed_sample_dataset(model_name: str) -> tuple[Path, Path, Path]:
 
     The one place that calls the helpers' embedding API (with `install_bundle.rehome_cache`).
     """
-    from helpers import cache, config, data, embeddings
+    from helpers import config
+    from helpers.photos import data
+    from helpers.vectors import cache, embeddings
 
     dataset = data.load_dataset()
     result = embeddings.embed_images(dataset.train.image_paths + dataset.test.image_paths, model_name,
@@ -180,7 +183,7 @@ def copy_hub_weights(dest: Path, model_name: str = "resnet50") -> Path | None:
     """Copy the model's pretrained weights from this machine's Hugging Face cache, if they are there."""
     from huggingface_hub import constants
 
-    from helpers import checks
+    from helpers.commands import checks
 
     if checks.cached_weights(model_name) is None:
         return None
@@ -224,7 +227,7 @@ def write_manifest(bundle: Path, model_name: str, pip_platform: str | None, pyth
 def make_tar(bundle: Path) -> Path:
     """The bundle as one uncompressed .tar next to it (wheels and JPEGs are compressed already)."""
     out = bundle.with_name(bundle.name + ".tar")
-    from helpers import files
+    from helpers.photos import files
 
     with files.atomic_path(out) as tmp, tarfile.open(tmp, "w") as archive:
         archive.add(bundle, arcname=bundle.name)

@@ -5,6 +5,6 @@ cannot download them. time_notebooks.py runs this file at the start of each timi
 so the swap lives in that kernel only; the tutorial itself never offers random weights.
 """
 
-from helpers import models
+from helpers.vectors import models
 
 models.MODELS["resnet50"] = models.ModelSpec("resnet50", "random")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from helpers import database  # noqa: E402
+from helpers.collection import database  # noqa: E402
 
 client = database.connect(sys.argv[1])
 print("holding", flush=True)

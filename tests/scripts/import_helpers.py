@@ -13,13 +13,14 @@ import sys
 import helpers
 
 torch_after_package = "torch" in sys.modules
-names = sorted(m.name for m in pkgutil.iter_modules(helpers.__path__) if not m.name.startswith("_"))
+names = [m.name for m in pkgutil.walk_packages(helpers.__path__, "helpers.") if "._" not in m.name]
 for name in names:
-    importlib.import_module(f"helpers.{name}")
+    importlib.import_module(name)
+names = sorted(name.removeprefix("helpers.") for name in names)
 
 from milvus_lite.server_manager import server_manager_instance  # noqa: E402
 
-from helpers import models  # noqa: E402
+from helpers.vectors import models  # noqa: E402
 
 print(json.dumps({"modules": names, "torch_after_import_helpers": torch_after_package,
                   "milvus_lite_servers": len(server_manager_instance._servers),

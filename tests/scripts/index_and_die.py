@@ -19,7 +19,7 @@ import fake_embeddings  # noqa: E402
 from milvus_lite.storage import wal  # noqa: E402
 from pymilvus import MilvusClient  # noqa: E402
 
-from helpers import database, indexing  # noqa: E402
+from helpers.collection import database, indexing  # noqa: E402
 
 mode, kill_at, db_path, folder = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 calls = {"n": 0}

@@ -17,7 +17,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 import fake_embeddings  # noqa: E402
 
-from helpers import database, embeddings, indexing  # noqa: E402
+from helpers.collection import database, indexing  # noqa: E402
+from helpers.vectors import embeddings  # noqa: E402
 
 PATHS = [f"/photos/img{i:03d}.jpg" for i in range(20)]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2])]
 
-from helpers import index_folder, store  # noqa: E402
+from helpers.collection import store  # noqa: E402
+from helpers.commands import index_folder  # noqa: E402
 
 stop_after, arguments = int(sys.argv[1]), sys.argv[2:]
 calls = {"n": 0}

@@ -15,7 +15,12 @@ from pathlib import Path
 from PIL import Image
 
 import helpers
-from helpers import cache, comics, config, data, database, indexing, plots
+from helpers import config
+from helpers.collection import database, indexing
+from helpers.comic import comics
+from helpers.photos import data
+from helpers.pictures import plots
+from helpers.vectors import cache
 
 N_PHOTOS = 8  # enough to write the cache and the database, few enough to stay quick
 

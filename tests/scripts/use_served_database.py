@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from helpers import database, store  # noqa: E402
+from helpers.collection import database, store  # noqa: E402
 
 print("uri", os.environ.get("MILVUS_URI", ""), flush=True)
 client = database.connect()
