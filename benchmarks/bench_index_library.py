@@ -239,8 +239,9 @@ def _timed_index(client, collection_name: str, scan: library.LibraryScan, model_
     tags.classifier_weights(model_name)  # the classifier head, loaded once per model
     totals: dict[str, float] = {}
     cpu_started = time.process_time()  # CPU seconds of every thread of this process
-    with _timing(embeddings, "embed_images", totals), _timing(library, "read_photo", totals), \
-            _timing(store, "insert_embeddings", totals), _timing(store, "flush_inserts", totals):
+    # embedding and reading the metadata happen in the pipeline's threads or workers, while the previous round is
+    # inserted in the background: only the inserts and the final flush can be timed apart
+    with _timing(store, "insert_embeddings", totals), _timing(store, "flush_inserts", totals):
         result = indexing.index_library(client, collection_name, scan, model_name, recreate=True,
                                         use_cache=False, backend=backend)
     n, cpu = result.added, time.process_time() - cpu_started

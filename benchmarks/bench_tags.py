@@ -99,9 +99,11 @@ def filter_figures(client, collection_name: str, query: np.ndarray, repeats: int
     """p50 ms of each kind of search, with the filters as written (old) or rewritten for Milvus Lite (new)."""
     dog, year = filters.tag_filter("dog"), "year == 2024"
     picker = filters.combine_filters(dog, f"not {filters.album_filter('my_dog')}")
-    real_fast_filter = store._fast_filter
-    if old:
-        store._fast_filter = lambda client, collection_name, filter: filter  # noqa: ARG005 - as the helpers did
+    real_fast_filter, real_newest_matches = store._fast_filter, store._newest_matches
+    if old:  # as the helpers did: the filter as written, and every matching row fetched
+        store._fast_filter = lambda client, collection_name, filter: filter  # noqa: ARG005
+        store._newest_matches = lambda client, collection_name, filter, limit: (client.query(  # noqa: ARG005
+            collection_name, filter=filter, output_fields=["path", "label", "taken_at"], limit=store.QUERY_LIMIT), True)
     try:
         calls = {
             "by example, no filter": lambda: store.search_similar(client, collection_name, query),
@@ -119,7 +121,7 @@ def filter_figures(client, collection_name: str, query: np.ndarray, repeats: int
         return {name: p50_ms(call, min(5, repeats) if old and "tag" in name else repeats)
                 for name, call in calls.items()}
     finally:
-        store._fast_filter = real_fast_filter
+        store._fast_filter, store._newest_matches = real_fast_filter, real_newest_matches
 
 
 def check_same_rows(client, collection_name: str) -> None:

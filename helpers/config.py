@@ -196,8 +196,8 @@ def _check_milvus_uri(uri: str) -> None:
     if parts.scheme in ("http", "https", "tcp") and parts.netloc and uri == uri.strip():
         return
     if uri.strip().endswith(".db") or ("/" in uri and "://" not in uri):
-        raise SettingsError(f"MILVUS_URI={uri} names a file, but MILVUS_URI is for a Milvus server. For a Milvus "
-                            f"Lite file, leave MILVUS_URI empty and set MILVUS_LITE_PATH={uri.strip()} (or nothing: "
+        raise SettingsError(f"MILVUS_URI={uri} names a file, but MILVUS_URI is for a Milvus server. For Milvus "
+                            f"Lite, leave MILVUS_URI empty and set MILVUS_LITE_PATH={uri.strip()} (or nothing: "
                             "milvus.db in the data folder).")
     if "://" not in uri and uri.strip():
         raise SettingsError(f"MILVUS_URI={uri} has no http:// in front: write MILVUS_URI=http://{uri.strip()} "

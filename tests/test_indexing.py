@@ -5,6 +5,7 @@ The model is replaced by tests/fake_embeddings.py (a vector made from each path)
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -94,6 +95,17 @@ def test_the_next_round_is_embedded_while_a_round_is_inserted(client, fake_embed
     assert overlapped == [True, True, True] and sorted(stored_paths(client)) == sorted(map(str, paths))
 
 
+def test_the_collection_is_checked_once_per_run_not_once_per_round(client, fake_embeddings, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Milvus Lite the check's query reads every stored row: once per round made indexing quadratic."""
+    paths = [tmp_path / f"img{i:03d}.jpg" for i in range(40)]
+    indexing.index_images(client, "images", paths[:10], "dog", "fake", progress=False)
+    checks, real_check = [], store._check_collection
+    monkeypatch.setattr(store, "_check_collection", lambda *a, **k: checks.append(1) or real_check(*a, **k))
+    assert indexing.index_images(client, "images", paths, "dog", "fake", batch_size=10, progress=False) == 30
+    assert len(checks) == 1 and sorted(stored_paths(client)) == sorted(map(str, paths))
+
+
 def test_an_insert_that_fails_stops_the_run_with_its_error(client, fake_embeddings, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """An error in the background insert reaches the caller; the rounds before it stay stored."""
@@ -152,3 +164,22 @@ def test_a_run_that_has_only_just_taken_the_lock_is_still_named(tmp_path: Path) 
     lock_path.write_text("")
     with open(lock_path, "a+", encoding="utf-8") as lock_file:
         assert indexing._holder(lock_file, wait=0.1) == "another process"  # nothing written: no name to give
+
+
+def test_the_progress_bar_counts_a_round_once_it_is_stored() -> None:
+    """What the bar shows when you press Ctrl+C is what stays: a round embedded but not yet inserted is not counted."""
+    from tqdm.auto import tqdm
+
+    release = threading.Event()
+
+    def slow_insert(photos: indexing._Round) -> tuple[int, list]:
+        release.wait(10)
+        return len(photos.paths), []
+
+    round_of_four = indexing._Round(paths=[Path(f"{i}.jpg") for i in range(4)])
+    with tqdm(total=8, file=io.StringIO()) as bar, indexing._Inserter(slow_insert, bar) as inserter:
+        inserter.submit(round_of_four)
+        assert bar.n == 0  # embedded, being inserted
+        release.set()
+        inserter.wait()
+        assert bar.n == 4 and inserter.added == 4

@@ -114,3 +114,16 @@ def test_the_command_lists_what_it_would_remove(tmp_settings: config.Settings,
     assert reset.main([]) == 0
     assert f"Removed: {tmp_settings.output_dir / 'figures'}" in capsys.readouterr().out
     assert reset.main([]) == 0 and "Nothing to remove" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("variable, value", [("OUTPUT_DIR", "a-file"), ("MILVUS_URI", "milvus.db")])
+def test_a_wrong_setting_is_one_sentence_and_removes_nothing(tmp_settings: config.Settings, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                             value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_settings.output_dir / "figures").mkdir(parents=True)
+    monkeypatch.setenv(variable, str(tmp_path / value) if value == "a-file" else value)
+    assert reset.main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("Nothing removed. ") and captured.err.count("\n") == 1 and not captured.out
+    assert (tmp_settings.output_dir / "figures").exists()

@@ -14,7 +14,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "database": ["DatabaseLockedError", "StoreError", "connect", "release_database"],
     "filters": ["album_filter", "date_filter", "label_filter", "tag_filter"],
     "store": [
-        "DEFAULT_BATCH_SIZE", "SchemaMismatchError", "count_images", "create_collection",
+        "DEFAULT_BATCH_SIZE", "NoTagsError", "SchemaMismatchError", "count_images", "create_collection",
         "flush_inserts", "get_rows", "get_vectors", "insert_embeddings", "query_photos",
         "search_similar", "update_albums",
     ],

@@ -141,8 +141,8 @@ class _IndexRun:
                                                                          include_location=self.location),
                                               **self.embed_kwargs)
         with tqdm(total=len(todo), unit="img", desc=f"Indexing ({self.model_name})",
-                  disable=not progress or not todo) as bar, _Inserter(self._insert_round) as inserter:
-            for photos in _rounds(batches, todo, round_size, bar):
+                  disable=not progress or not todo) as bar, _Inserter(self._insert_round, bar) as inserter:
+            for photos in _rounds(batches, todo, round_size):
                 inserter.submit(photos, label_of)
         if inserter.added:
             store.flush_inserts(self.client, self.collection_name)
@@ -159,7 +159,7 @@ class _IndexRun:
         keys = [store.path_key(path) for path in photos.paths]
         added = store.insert_embeddings(self.client, self.collection_name, keys, [label_of[k] for k in keys],
                                         np.stack(photos.vectors), self.model_name, metadata=metadata,
-                                        progress=False, flush=False)
+                                        progress=False, flush=False, checked=True)
         return added, photos.skipped
 
 
@@ -177,12 +177,10 @@ class _Round:
         return len(self.paths) + len(self.skipped)
 
 
-def _rounds(batches: Iterator[embeddings.EmbeddedBatch], todo: list[Path], round_size: int,
-            bar: tqdm) -> Iterator[_Round]:
-    """The pipeline's batches cut into rounds of round_size files, in the order of `todo`; the bar counts each batch."""
+def _rounds(batches: Iterator[embeddings.EmbeddedBatch], todo: list[Path], round_size: int) -> Iterator[_Round]:
+    """The pipeline's batches cut into rounds of round_size files, in the order of `todo`."""
     current = _Round()
     for batch in batches:
-        bar.update(batch.attempted)
         features = batch.features if batch.features is not None else [None] * len(batch.positions)
         infos = batch.descriptions if batch.descriptions is not None else [None] * len(batch.positions)
         done = [(p, (vector, feature, info)) for p, vector, feature, info in
@@ -205,25 +203,27 @@ class _Inserter:
     """Inserts each round in a background thread while the next round is embedded: one at a time, in order.
 
     Each insert is all-or-nothing, so a run stopped anywhere still resumes with every photo stored once; a run
-    stopped with Ctrl-C lets the insert under way finish first (a second or so).
+    stopped with Ctrl-C lets the insert under way finish first (a second or so). The progress bar counts a round
+    once it is stored, so what it shows when you stop is what stays.
     """
 
-    def __init__(self, insert_round: Callable[..., tuple[int, list[tuple[Path, str]]]]):
-        self.insert_round, self.pending = insert_round, None
+    def __init__(self, insert_round: Callable[..., tuple[int, list[tuple[Path, str]]]], bar: tqdm):
+        self.insert_round, self.bar, self.pending = insert_round, bar, None
         self.added, self.skipped = 0, []
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="insert")
 
-    def submit(self, *args: object) -> None:
+    def submit(self, photos: _Round, *args: object) -> None:
         """Insert a round once the previous one is stored (an error of that one is raised here)."""
         self.wait()
-        self.pending = self.pool.submit(self.insert_round, *args)
+        self.pending = (len(photos), self.pool.submit(self.insert_round, photos, *args))
 
     def wait(self) -> None:
         """Wait for the round being inserted and count it."""
         if self.pending is not None:
-            pending, self.pending = self.pending, None
+            (files, pending), self.pending = self.pending, None
             added, skipped = pending.result()
             self.added, self.skipped = self.added + added, self.skipped + skipped
+            self.bar.update(files)
 
     def __enter__(self) -> _Inserter:
         return self

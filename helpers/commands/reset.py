@@ -84,9 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Return the tutorial to a clean state (dataset and bundle kept).")
     parser.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     args = parser.parse_args(argv)
-    from helpers.collection import database
-
-    settings = config.load_settings()
+    try:  # a MILVUS_URI that is no address, a folder setting that names a file: one line, not a traceback
+        settings = config.load_settings()
+        from helpers.collection import database
+    except config.SettingsError as err:
+        print(f"Nothing removed. {err}", file=sys.stderr)
+        return 2
     _, kept = planned_removals(settings)
     try:
         removed = reset_learner_state(settings, dry_run=args.dry_run)

@@ -76,11 +76,13 @@ class EmbeddedBatch:
 
 
 def embed_images(image_paths: Sequence[Path | str] | Path | str, model_name: str | None = None, *,
-                 backend: str | None = None, batch_size: int = 32, progress: bool = True, use_cache: bool = True,
+                 backend: str | None = None, batch_size: int | None = None, progress: bool = True,
+                 use_cache: bool = True,
                  keep_features: bool = False) -> EmbeddingResult:
     """Unit vectors for many images, in batches, reusing cached vectors of unchanged files (notebook 02).
 
-    Files that cannot be read are left out of the result and listed in `skipped` with the reason.
+    Files that cannot be read are left out of the result and listed in `skipped` with the reason. batch_size:
+    photos per batch, by default 32 (GPU_BATCH_SIZE on a CUDA GPU, where larger batches decode faster).
     One path (a str or Path) is one image. keep_features=True also returns the features before normalisation
     (the input of the model's classifier, for `tags`); a cached vector has lost its length, so then every image
     is computed (and the cache updated).
@@ -105,7 +107,7 @@ def embed_images(image_paths: Sequence[Path | str] | Path | str, model_name: str
 
 
 def embed_in_batches(image_paths: Sequence[Path | str], model_name: str | None = None, *,
-                     backend: str | None = None, batch_size: int = 32, progress: bool = False,
+                     backend: str | None = None, batch_size: int | None = None, progress: bool = False,
                      use_cache: bool = True, keep_features: bool = False,
                      describe: Callable[[Path], object] | None = None) -> Iterator[EmbeddedBatch]:
     """`embed_images` batch by batch, as they are computed: `collection.indexing` stores each while the next runs.
@@ -127,7 +129,8 @@ def embed_in_batches(image_paths: Sequence[Path | str], model_name: str | None =
 
     computed = False
     with tqdm(total=len(todo), desc=f"{model_name} ({backend})", unit="img", disable=not progress or not todo) as bar:
-        for done in _embed_uncached([image_paths[i] for i in todo], model_name, backend, batch_size, describe):
+        for done in _embed_uncached([image_paths[i] for i in todo], model_name, backend,
+                                    batch_size or _default_batch_size(backend), describe):
             batch = _embedded_batch(done, todo, keep_features, describe is not None)
             for position, vector in zip(batch.positions, batch.embeddings):
                 if keys[position]:
@@ -137,6 +140,11 @@ def embed_in_batches(image_paths: Sequence[Path | str], model_name: str | None =
             yield batch
     if use_cache and computed and stored:
         cache.save(cache.cache_path(model_name, backend), stored)
+
+
+def _default_batch_size(backend: str) -> int:
+    """32 photos per batch; GPU_BATCH_SIZE with torch on a CUDA GPU (nvJPEG and the model like larger batches)."""
+    return GPU_BATCH_SIZE if backend == "torch" and models.pick_device().type == "cuda" else 32
 
 
 def _cached_batch(positions: list[int], vectors: list[np.ndarray], image_paths: list[Path],
@@ -261,6 +269,7 @@ def mix_queries(image_embedding: np.ndarray, text_embedding: np.ndarray,
 
 GPU_JPEG_DECODE = True  # on a CUDA GPU, decode JPEGs there (gpu_decode); False: every photo on the CPU
 GPU_DECODE_THREADS = 2  # batches decoded on the GPU at once, while the model runs on the one before
+GPU_BATCH_SIZE = 128  # photos per batch on a CUDA GPU unless a batch_size is given
 CPU_JPEG_SHARE: float | None = None  # JPEGs the workers decode on the CPU beside the GPU; None: from the cores
 MIN_IMAGES_FOR_WORKERS = 32  # fewer images are decoded in the main process: starting processes would cost more
 
