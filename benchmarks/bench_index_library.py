@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import milvus_server  # noqa: E402  (tests/milvus_server.py: the Milvus 2.3.5 server of the tests)
-from bench_library import _phone_image  # noqa: E402  (the same phone-sized photos as bench_library.py)
+from bench_library import _distinct_heics, _phone_image  # noqa: E402  (the same phone-sized photos as bench_library.py)
 
 from helpers import config  # noqa: E402
 from helpers.collection import database, filters, indexing, store  # noqa: E402
@@ -159,16 +159,7 @@ def _heic_folder(folder: Path, n: int) -> Path:
     if (folder / ".complete").exists():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
-    (folder / "originals").mkdir(parents=True)
-    data.register_heif_opener()
-    distinct = []
-    for i in range(20):
-        exif = Image.Exif()
-        exif[0x0110] = "iPhone 13"
-        exif.get_ifd(0x8769)[0x9003] = f"2024:08:{1 + i:02d} 11:00:00"
-        distinct.append(folder / "originals" / f"{i:02d}.HEIC")
-        _phone_image(500 + i).save(distinct[-1], format="HEIF", quality=80, exif=exif.tobytes(), thumbnails=[320],
-                                   enc_params={"preset": "ultrafast"})
+    distinct = _distinct_heics(folder / "originals")
     for i in range(n):
         os.link(distinct[i % 20], folder / f"IMG_{i:05d}.HEIC")
     shutil.rmtree(folder / "originals")

@@ -239,9 +239,8 @@ def _print_heic_library(folder: Path, n_photos: int, n_full: int, model_name: st
         database.release_database(client)
 
 
-def _heic_library(folder: Path, n_photos: int) -> Path:
-    """n_photos hard links to 20 distinct iPhone-sized HEICs with EXIF dates, 100 per folder."""
-    originals = folder / "originals"
+def _distinct_heics(originals: Path) -> list[Path]:
+    """20 distinct iPhone-sized HEICs in `originals`, with EXIF dates and a 320-pixel thumbnail as iPhones store."""
     originals.mkdir(parents=True)
     data.register_heif_opener()
     distinct = []
@@ -252,10 +251,16 @@ def _heic_library(folder: Path, n_photos: int) -> Path:
         distinct.append(originals / f"{i:02d}.HEIC")
         _phone_image(500 + i).save(distinct[-1], format="HEIF", quality=80, exif=exif.tobytes(), thumbnails=[320],
                                    enc_params={"preset": "ultrafast"})
+    return distinct
+
+
+def _heic_library(folder: Path, n_photos: int) -> Path:
+    """n_photos hard links to 20 distinct iPhone-sized HEICs with EXIF dates, 100 per folder."""
+    distinct = _distinct_heics(folder / "originals")
     for i in range(n_photos):
         (folder / f"{i // 100:03d}").mkdir(exist_ok=True)
         os.link(distinct[i % 20], folder / f"{i // 100:03d}" / f"IMG_{i:05d}.HEIC")
-    shutil.rmtree(originals)
+    shutil.rmtree(folder / "originals")
     return folder
 
 

@@ -267,7 +267,7 @@ def test_notebook_section_searches_by_words_with_clip(client, photos: list[Path]
     _index(client, photos)
     defined, printed = _run_words_cell(client, photos[0], capsys)
     assert len(defined["word_hits"]) == len(photos) and len(defined["fig"].axes) == 10
-    assert printed.startswith("our dog's photo + 'in the snow': [('label_")
+    assert printed.startswith("the query photo + 'in the snow': [('label_")
 
 
 def test_notebook_section_says_how_to_turn_it_on_without_clip(settings: config.Settings,

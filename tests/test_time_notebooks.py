@@ -103,7 +103,7 @@ def test_the_random_resnet50_lives_only_in_the_timing_kernel(monkeypatch: pytest
 @pytest.mark.slow  # runs a notebook in a kernel
 def test_the_timing_kernel_runs_the_startup_file(tmp_path: Path) -> None:
     check = _notebook(tmp_path / "check.ipynb",
-                      "from helpers import models\nassert models.MODELS['resnet50'].weights == 'random'")
+                      "from helpers.vectors import models\nassert models.MODELS['resnet50'].weights == 'random'")
     model_name, startup = time_notebooks.MODELS["resnet50-random"]
     timing = time_notebooks.run_notebook(check, time_notebooks.kernel_env(tmp_path / "data", model_name), startup)
     assert timing.ok, timing.error

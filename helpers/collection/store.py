@@ -427,6 +427,9 @@ def update_albums(client: MilvusClient, collection_name: str, image_paths: Seque
         client.delete(collection_name, ids=old_ids[start:start + QUERY_CHUNK])
     if new_rows:
         flush_inserts(client, collection_name)
+    if old_ids and not database.is_lite(client):  # a 2.3 server returns no timestamp for a delete, so a Session
+        client.query(collection_name, filter=f"id in [{old_ids[-1]}]", output_fields=["id"],  # read could miss it:
+                     consistency_level=_EXACT_CONSISTENCY)  # a Strong read waits until the server has applied it
     return len(new_rows)
 
 

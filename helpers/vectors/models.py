@@ -146,8 +146,11 @@ def _hub_cached(spec: ModelSpec) -> bool:
     """True when this machine's Hugging Face cache holds the model's weights: no network needed."""
     from huggingface_hub import try_to_load_from_cache
 
-    repo_id, filenames = _hub_files(spec)
-    return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in filenames)
+    try:
+        repo_id, filenames = _hub_files(spec)
+        return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in filenames)
+    except (ValueError, RuntimeError):  # no hub repository known for this name or tag: nothing cached either
+        return False
 
 
 def _check_hub_reachable(spec: ModelSpec) -> None:
