@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,3 +92,25 @@ def database_held_elsewhere(path: Path | str) -> Iterator[subprocess.Popen]:
     finally:
         holder.stdin.close()
         holder.wait(timeout=60)
+
+
+# What a copy of the clone leaves out before a wheel is built from it.
+NOT_SOURCES = (".git", ".venv", "data", "outputs", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+
+
+def environment_without_pythonpath() -> dict[str, str]:
+    """This process's environment without PYTHONPATH, which would show pip (and Python) the clone's helpers."""
+    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+
+
+def build_wheel(out_dir: Path) -> Path:
+    """Build the project's wheel offline from a copy of the clone (a build writes build/ and *.egg-info beside it)."""
+    from helpers import config
+
+    sources = out_dir / "sources"
+    shutil.copytree(config.REPO_ROOT, sources, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "--wheel-dir", str(out_dir), str(sources)], capture_output=True, text=True,
+                           env=environment_without_pythonpath())
+    assert build.returncode == 0, build.stdout + build.stderr
+    return next(out_dir.glob("milvus_comics_tutorial-*.whl"))

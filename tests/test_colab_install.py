@@ -16,20 +16,17 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import colab_runtime
 import pytest
 from packaging.utils import canonicalize_name
-
-from helpers import config
+from support import build_wheel
 
 pytestmark = pytest.mark.slow  # PyPI and a minute: `make test` (CI) runs it, the unit lanes do not
 
 COLAB_PACKAGES = {**colab_runtime.PREINSTALLED, **colab_runtime.ALSO_PREINSTALLED}
-NOT_SOURCES = (".git", ".venv", "data", "outputs", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
 
 
 def _unavailable(reason: str) -> None:
@@ -98,14 +95,7 @@ def colab_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's wheel, built offline from a copy of the clone (a build writes build/ and *.egg-info)."""
-    out_dir = tmp_path_factory.mktemp("wheel")
-    sources = out_dir / "sources"
-    shutil.copytree(config.REPO_ROOT, sources, ignore=shutil.ignore_patterns(*NOT_SOURCES))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "--wheel-dir", str(out_dir), str(sources)], capture_output=True, text=True, env=env)
-    assert build.returncode == 0, build.stdout + build.stderr
-    return next(out_dir.glob("milvus_comics_tutorial-*.whl"))
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def _installed(python: Path) -> dict[str, str]:

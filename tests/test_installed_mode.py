@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import site
 import subprocess
 import sys
@@ -19,27 +18,9 @@ import venv
 from pathlib import Path
 
 import pytest
-
-from helpers import config
+from support import build_wheel, environment_without_pythonpath
 
 SCRIPT = Path(__file__).parent / "scripts" / "installed_run.py"
-NOT_SOURCES = (".git", ".venv", "data", "outputs", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
-
-
-def _clean_environment() -> dict[str, str]:
-    """This process's environment without PYTHONPATH, which would show pip (and Python) the clone's helpers."""
-    return {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-
-
-def _build_wheel(out_dir: Path) -> Path:
-    """Build the project's wheel from a copy of the clone (a build writes build/ and *.egg-info beside it)."""
-    sources = out_dir / "sources"
-    shutil.copytree(config.REPO_ROOT, sources, ignore=shutil.ignore_patterns(*NOT_SOURCES))
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "--wheel-dir", str(out_dir), str(sources)], capture_output=True, text=True,
-                           env=_clean_environment())
-    assert build.returncode == 0, build.stdout + build.stderr
-    return next(out_dir.glob("milvus_comics_tutorial-*.whl"))
 
 
 def _fresh_venv(path: Path, wheel: Path) -> tuple[Path, Path]:
@@ -48,7 +29,8 @@ def _fresh_venv(path: Path, wheel: Path) -> tuple[Path, Path]:
     python = path / "bin" / "python"
     (site_packages,) = path.glob("lib/python*/site-packages")
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                              "--no-index", str(wheel)], capture_output=True, text=True, env=_clean_environment())
+                              "--no-index", str(wheel)], capture_output=True, text=True,
+                             env=environment_without_pythonpath())
     assert install.returncode == 0, install.stdout + install.stderr
     # Only now (pip must not see this environment's editable install): reuse the dependencies installed here.
     reused = [p for p in dict.fromkeys(site.getsitepackages()) if Path(p).is_dir()]
@@ -62,7 +44,7 @@ def _files_under(folder: Path) -> set[Path]:
 
 @pytest.mark.slow
 def test_installed_wheel_writes_every_file_under_the_working_folder(tmp_path: Path, fake_zip: Path) -> None:
-    python, site_packages = _fresh_venv(tmp_path / "venv", _build_wheel(tmp_path / "wheel"))
+    python, site_packages = _fresh_venv(tmp_path / "venv", build_wheel(tmp_path / "wheel"))
     venv_before = _files_under(tmp_path / "venv")
     workdir, home = tmp_path / "work", tmp_path / "home"
     workdir.mkdir()
