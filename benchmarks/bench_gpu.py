@@ -2,6 +2,7 @@
 
     python benchmarks/bench_gpu.py                                  # a CUDA machine: 12,000 photos end to end
     python benchmarks/bench_gpu.py --photos 400 --cli-photos 0      # no GPU: the CPU figures and their limit
+    python benchmarks/bench_gpu.py --inserts-only --insert-rows 30000   # storing alone, here and from a 2nd process
 
 It makes its own library: --distinct phone-sized JPEGs (4032x3024, smooth colour patches with noise so that
 they compress like real photos, about 1.8 MB at quality 90; one in four stored on its side with EXIF
@@ -15,8 +16,11 @@ Printed, in photos per second, all measured in this run:
 - on a GPU: nvJPEG (`vectors.gpu_decode.prepare_jpegs`: batch decode, orientation, resize, crop) on bytes in
   memory; the model alone on ready tensors (EfficientNet-Lite0, and ResNet-50 with random weights); the pipeline
   (`vectors.embed_in_batches`) with GPU decoding and with CPU workers only; end to end into Milvus Lite through
-  `collection.index_library` and through the command line (`python -m helpers.commands.index_folder`), whose
-  output is checked for gRPC fork messages;
+  `collection.index_library` (storing from a second process, the default on a GPU, then in this process) and
+  through the command line (`python -m helpers.commands.index_folder`), whose output is checked for gRPC fork
+  messages;
+- Milvus Lite alone: rounds of ready rows stored in this process and from a second one (rows/s, the flush, the
+  CPU time this process spends per 1,000 rows);
 - without a GPU: the model alone (ONNX, one thread per core, as the pipeline runs it), the decode+model limit
   of the cores (1 / (1/decode + 1/model)), and `embed_images` and `index_library` against that limit.
 Figures go to the screen and to --out. Compare figures only within one run.
@@ -57,11 +61,15 @@ def main() -> None:
 
     cuda = torch.cuda.is_available()
     out.line(_machine(cuda))
+    figures: dict = {"cuda": cuda}
+    if args.inserts_only:
+        _section(out, "Milvus Lite inserts alone", lambda: _inserts_alone(args, out, figures))
+        out.json(figures)
+        return
     originals = _section(out, "library", lambda: _distinct_photos(work / "originals", args.distinct, out))
     if not originals:
         return
     library = _library(work / f"library-{args.photos}", originals, args.photos)
-    figures: dict = {}
     figures["cpu_decode"] = _section(out, "CPU decode limit", lambda: _cpu_decode(originals, args, out))
     if cuda:
         _section(out, "nvJPEG", lambda: _nvjpeg(originals, args, out, figures))
@@ -91,6 +99,8 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=280, help="seconds: later sections are skipped past it")
     parser.add_argument("--workdir", default="/tmp/bench-gpu", help="library, database, figures")
     parser.add_argument("--out", help="the figures file (default: WORKDIR/bench_gpu.txt)")
+    parser.add_argument("--insert-rows", type=int, help="rows stored by 'inserts alone' (default: --photos)")
+    parser.add_argument("--inserts-only", action="store_true", help="only 'inserts alone' (no library, no model)")
     return parser.parse_args()
 
 
@@ -454,40 +464,52 @@ def _cpu_pipeline(library: Path, args: argparse.Namespace, out: Report, figures:
 # --- end to end -------------------------------------------------------------------------------------------------
 
 def _index_library(library: Path, args: argparse.Namespace, out: Report, figures: dict) -> None:
-    """Scan and index the library into a fresh Milvus Lite collection, with metadata and tags."""
+    """Scan and index the library into a fresh Milvus Lite collection, with metadata and tags.
+
+    On a GPU twice: storing from a second process (the default there) and storing in this process.
+    """
+    from helpers.collection import indexing
     from helpers.photos import folder
     from helpers.vectors import embeddings, tags
 
     scan = folder.scan_folder(library)
     embeddings.embed_images(scan.image_paths[:2], args.model, progress=False, use_cache=False)  # model loaded
     tags.classifier_weights(args.model)
-    _index_once(scan, f"index_library into Milvus Lite ({args.model}, tags, metadata)", args, out, figures)
+    label = f"index_library into Milvus Lite ({args.model}, tags, metadata)"
+    if not figures.get("cuda"):
+        _index_once(scan, label, args, out, figures)
+        return
+    for elsewhere in (True, False):
+        indexing.INSERT_PROCESS = elsewhere
+        where = "from a second process" if elsewhere else "in this process"
+        _index_once(scan, f"{label}, stored {where}", args, out, figures)
+    indexing.INSERT_PROCESS = None
 
 
 def _index_once(scan, label: str, args: argparse.Namespace, out: Report, figures: dict) -> None:
-    from helpers.collection import database, indexing, store
+    from helpers.collection import database, indexing
 
     client = database.connect()
-    inserting = {"seconds": 0.0}
-    real_insert = store.insert_embeddings
+    storing = {"seconds": 0.0}
+    real_round = indexing._IndexRun._insert_round
 
-    def timed_insert(*a, **k):
+    def timed_round(*a, **k):
         started = time.perf_counter()
         try:
-            return real_insert(*a, **k)
+            return real_round(*a, **k)
         finally:
-            inserting["seconds"] += time.perf_counter() - started
+            storing["seconds"] += time.perf_counter() - started
 
-    store.insert_embeddings = timed_insert
+    indexing._IndexRun._insert_round = timed_round
     gpu_load = _GpuLoad()
     try:
         with gpu_load, _MainThreadSplit() as split:
             result = indexing.index_library(client, "bench", scan, args.model, recreate=True, progress=False)
     finally:
-        store.insert_embeddings = real_insert
+        indexing._IndexRun._insert_round = real_round
         database.release_database(client)
     rate = out.rate(label, result.added, result.seconds,
-                    f"inserting {inserting['seconds']:.1f} s in the background; GPU busy {gpu_load.summary()}")
+                    f"storing {storing['seconds']:.1f} s in the background; GPU busy {gpu_load.summary()}")
     figures[label] = rate
     out.line(f"    main thread: {split.summary(result.seconds)}; -> 30,000 such photos in about {30000 / rate:.0f} s")
     for key in ("cpu_limit", "cpu_decode"):
@@ -498,28 +520,43 @@ def _index_once(scan, label: str, args: argparse.Namespace, out: Report, figures
 
 
 def _inserts_alone(args: argparse.Namespace, out: Report, figures: dict) -> None:
-    """Rows of ready vectors and metadata inserted as index_library inserts them (rounds of 400): the store's limit."""
+    """Rows of ready vectors and metadata stored as index_library stores them (rounds of 400), in this process and
+    from a second one: rows/s, and the CPU time this process spends per 1,000 rows (what the pipeline loses)."""
     from datetime import datetime
 
-    from helpers.collection import database, store
+    from helpers.collection import database, indexing, insert_process, store
 
     round_size, dim = 400, 1280
-    n = max(1, args.photos // round_size) * round_size
+    n = max(1, (args.insert_rows or args.photos) // round_size) * round_size
     vectors = np.random.default_rng(0).standard_normal((round_size, dim)).astype(np.float32)
     metadata = [{"taken_at": datetime(2024, 5, 1, 10), "camera": "iPhone 13", "width": 4032, "height": 3024,
                  "folder": "2024/05 album", "tags": ["dog", "beach", "golden retriever"]}] * round_size
     client = database.connect()
     try:
-        store.create_collection(client, "inserts", dim, args.model, recreate=True)
-        started = time.perf_counter()
-        for start in range(0, n, round_size):
-            paths = [f"/photos/{start + i:06d}.jpg" for i in range(round_size)]
-            store.insert_embeddings(client, "inserts", paths, "", vectors, args.model, metadata=metadata,
-                                    progress=False, flush=False, checked=True)  # checked once, as indexing does
-        inserted = time.perf_counter() - started
-        store.flush_inserts(client, "inserts")
-        figures["inserts_alone"] = out.rate("Milvus Lite: insert_embeddings alone, rounds of 400", n, inserted,
-                                            f"then the flush {time.perf_counter() - started - inserted:.1f} s")
+        for where in ("in this process", "from a second process"):
+            store.create_collection(client, "inserts", dim, args.model, recreate=True)
+            if where == "in this process":
+                storage = indexing._StoreHere(client, "inserts")
+                closing = None
+            else:
+                storage = closing = insert_process.InsertProcess(client, "inserts")
+                storage.insert([], [], np.empty((0, dim), np.float32), args.model, [])  # started and open
+            started, cpu = time.perf_counter(), time.process_time()
+            for start in range(0, n, round_size):
+                paths = [f"/photos/{start + i:06d}.jpg" for i in range(round_size)]
+                storage.insert(paths, [""] * round_size, vectors, args.model, metadata)
+            inserted, cpu = time.perf_counter() - started, time.process_time() - cpu
+            storage.flush()
+            flushed = time.perf_counter() - started - inserted
+            handed_back = ""
+            if closing is not None:
+                closing.close()
+                handed_back = f", the database back here {time.perf_counter() - started - inserted - flushed:.1f} s"
+            figures[f"inserts_alone {where}"] = out.rate(
+                f"Milvus Lite: rounds of 400 rows stored {where}", n, inserted,
+                f"then the flush {flushed:.1f} s{handed_back}; CPU time of this process "
+                f"{1000 * cpu / n:.3f} s per 1,000 rows")
+            figures[f"insert_cpu_per_1000 {where}"] = 1000 * cpu / n
     finally:
         database.release_database(client)
 

@@ -183,6 +183,19 @@ def test_a_widget_is_drawn_from_its_last_state(model: str, state: dict, html: st
     assert output["data"]["text/plain"] == text
 
 
+@pytest.mark.parametrize("source, shown", [("save_figure(fig)", True), ("save_figure(fig);", False),
+                                           ("save_figure(fig);  # saved", False), ("x = 1\nx", True),
+                                           ("%%bash\necho ';", True)])
+def test_a_value_is_saved_only_where_jupyter_shows_it(source: str, shown: bool) -> None:
+    """nbval cannot see a closing `;` (it runs cells without history): the saved notebook drops what Jupyter hides."""
+    nb = _notebook([("code", source)])
+    result = {"output_type": "execute_result", "data": {"text/plain": "PosixPath('fig.png')"}, "metadata": {},
+              "execution_count": 1}
+    item = type("Item", (), {"cell_num": 0, "test_outputs": [result]})()
+    saved = executed_notebooks.executed_notebook(nb, [item], executed_notebooks.WidgetStates())
+    assert [o["data"]["text/plain"] for o in saved.cells[0].outputs] == (["PosixPath('fig.png')"] if shown else [])
+
+
 def test_image_bytes_come_from_the_message_buffers_and_hidden_widgets_are_left_out() -> None:
     states = executed_notebooks.WidgetStates()
     states.record(_comm("comm_open", "layout", {"state": {"_model_name": "LayoutModel", "display": "none"}}))

@@ -22,6 +22,7 @@ import copy
 import html
 import os
 import re
+import tokenize
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -214,15 +215,33 @@ def executed_notebook(nb: nbformat.NotebookNode, cells: Iterable[Any], states: W
         cell = code_cells[item.cell_num]
         cell.execution_count = count
         cell.outputs = []
+        quiet = _ends_with_semicolon(cell.source)
         for output in item.test_outputs:
             output = copy.deepcopy(dict(output))
             if output["output_type"] == "execute_result":
+                if quiet:
+                    continue
                 output["execution_count"] = count
             if WIDGET_VIEW in output.get("data", {}):
                 output = widget_output(output, states)
             if output is not None:
                 cell.outputs.append(nbformat.from_dict(output))
     return nb
+
+
+def _ends_with_semicolon(source: str) -> bool:
+    """True for a cell whose last expression ends with `;`, whose value Jupyter does not show.
+
+    nbval runs cells with store_history=False, so IPython cannot see the `;` and shows the value
+    (`pictures.save_figure(fig, ...);` would show its path on the site, but not in JupyterLab).
+    """
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:  # IPython checks the cell as it ran it: magics and shell escapes turned into Python first
+        return DisplayHook.semicolon_at_end_of_expression(TransformerManager().transform_cell(source))
+    except (SyntaxError, tokenize.TokenError):  # not Python after all: keep what it showed
+        return False
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -166,6 +166,12 @@ def ensure_open(client: MilvusClient) -> None:
         _open(client, database)
 
 
+def opened_as(client: MilvusClient) -> tuple[str, str] | None:
+    """The (uri, token) that `connect` opened `client` with, so another process can open the same database."""
+    database = _DATABASES.get(client)
+    return (database.uri, database.token) if database is not None else None
+
+
 def is_lite(client: MilvusClient) -> bool:
     """True when `client` talks to Milvus Lite (its version string starts with milvus_lite)."""
     database = _DATABASES.get(client)

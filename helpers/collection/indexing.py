@@ -1,8 +1,9 @@
 """Index photos incrementally: embed and store only the ones Milvus does not hold yet (introduced in notebook 03).
 
 `index_images` asks Milvus which of the paths are stored, then embeds and inserts the others in rounds (a
-round is inserted while the next one is embedded). Each insert call is all-or-nothing, so a run stopped anywhere
-(a crash, a closed laptop, even in the middle of an insert) and started again ends with every image stored once.
+round is inserted while the next one is embedded; on a GPU, from a second process: `insert_process`). Each
+insert call is all-or-nothing, so a run stopped anywhere (a crash, a closed laptop, even in the middle of an
+insert) and started again ends with every image stored once.
 Each row also gets the photo's metadata (date taken, camera, size, folder) and, with `with_tags=True`, its
 tags (words from the model's classifier, computed in the same pass as the vectors). `index_library` does the
 same for a scanned folder of your own photos and accounts for every file (notebook 06).
@@ -36,13 +37,14 @@ from pymilvus import MilvusClient
 from tqdm.auto import tqdm
 
 from helpers import config
-from helpers.collection import database, store
+from helpers.collection import database, insert_process, store
 from helpers.photos import data, folder, photo_info
 from helpers.vectors import embeddings, models, tags
 
 INDEX_ROUNDS = 20  # about 20 rounds (each inserted while the next is embedded): a stop loses one or two
 MIN_ROUND_SIZE = 100  # images per round, at least
 LOCK_FOLDER = "locks"  # in the data folder: one lock file per database and collection
+INSERT_PROCESS: bool | None = None  # None: store from a second process when a GPU runs the model; True/False: force
 
 
 class IndexingBusyError(database.StoreError):
@@ -140,15 +142,24 @@ class _IndexRun:
                                               describe=functools.partial(photo_info.read_photo, root=self.root,
                                                                          include_location=self.location),
                                               **self.embed_kwargs)
-        with tqdm(total=len(todo), unit="img", desc=f"Indexing ({self.model_name})",
-                  disable=not progress or not todo) as bar, _Inserter(self._insert_round, bar) as inserter:
-            for photos in _rounds(batches, todo, round_size):
-                inserter.submit(photos, label_of)
-        if inserter.added:
-            store.flush_inserts(self.client, self.collection_name)
+        with self._storage(bool(todo)) as storage:
+            with tqdm(total=len(todo), unit="img", desc=f"Indexing ({self.model_name})",
+                      disable=not progress or not todo) as bar, \
+                    _Inserter(functools.partial(self._insert_round, storage), bar) as inserter:
+                for photos in _rounds(batches, todo, round_size):
+                    inserter.submit(photos, label_of)
+            if inserter.added:
+                storage.flush()
         return inserter.added, inserter.skipped
 
-    def _insert_round(self, photos: _Round, label_of: dict[str, str]) -> tuple[int, list[tuple[Path, str]]]:
+    def _storage(self, any_new: bool) -> contextlib.AbstractContextManager[_StoreHere | insert_process.InsertProcess]:
+        """Where the rounds are stored: in this process, or from a second one while a GPU runs the pipeline."""
+        if any_new and _insert_elsewhere(self.client, self.embed_kwargs.get("backend")):
+            return insert_process.InsertProcess(self.client, self.collection_name)
+        return contextlib.nullcontext(_StoreHere(self.client, self.collection_name))
+
+    def _insert_round(self, storage: _StoreHere | insert_process.InsertProcess, photos: _Round,
+                      label_of: dict[str, str]) -> tuple[int, list[tuple[Path, str]]]:
         """Tag one round and insert it with its metadata (read with the photos): (rows added, the skipped)."""
         if not photos.paths:
             return 0, photos.skipped
@@ -157,10 +168,39 @@ class _IndexRun:
                      "height": photo.height, "folder": photo.folder, "location": photo.location,
                      "tags": photo_tags[i] if photo_tags else ()} for i, photo in enumerate(photos.infos)]
         keys = [store.path_key(path) for path in photos.paths]
-        added = store.insert_embeddings(self.client, self.collection_name, keys, [label_of[k] for k in keys],
-                                        np.stack(photos.vectors), self.model_name, metadata=metadata,
-                                        progress=False, flush=False, checked=True)
+        added = storage.insert(keys, [label_of[k] for k in keys], np.stack(photos.vectors), self.model_name, metadata)
         return added, photos.skipped
+
+
+def _insert_elsewhere(client: MilvusClient, backend: str | None) -> bool:
+    """True where rounds are best stored from a second process: INSERT_PROCESS, else when a GPU runs the model.
+
+    On a CPU the model and the decoding leave the interpreter lock free most of the time, and a second
+    process would only take a core from them; a client not made by `connect` cannot be opened again elsewhere.
+    """
+    if database.opened_as(client) is None:
+        return False
+    if INSERT_PROCESS is not None:
+        return INSERT_PROCESS
+    return models.resolve_backend(backend) == "torch" and models.pick_device().type != "cpu"
+
+
+@dataclass
+class _StoreHere:
+    """Stores the rounds in this process (what `insert_process.InsertProcess` does from another)."""
+
+    client: MilvusClient
+    collection_name: str
+
+    def insert(self, keys: list[str], labels: list[str], vectors: np.ndarray, model_name: str,
+               metadata: list[dict]) -> int:
+        """`store.insert_embeddings` without its flush or its check of the collection (done once per run)."""
+        return store.insert_embeddings(self.client, self.collection_name, keys, labels, vectors, model_name,
+                                       metadata=metadata, progress=False, flush=False, checked=True)
+
+    def flush(self) -> None:
+        """`store.flush_inserts`: on Milvus Lite, seal the rows and wait for their index."""
+        store.flush_inserts(self.client, self.collection_name)
 
 
 @dataclass
