@@ -53,8 +53,8 @@ class InsertProcess:
         """Stop the process once the round under way is stored, and open the database here again."""
         with contextlib.suppress(OSError):
             self._connection.send(None)
+        self._connection.close()  # it stops even if a second Ctrl+C cuts the wait short
         self._process.join()
-        self._connection.close()
         database.ensure_open(self._client)
         if self._client.has_collection(self._collection_name):  # as before the run (Milvus Lite opens it released)
             self._client.load_collection(self._collection_name)
@@ -73,8 +73,9 @@ class InsertProcess:
         except (EOFError, OSError):
             self._process.join(timeout=10)
             raise database.StoreError(
-                f"The process that stores the photos stopped (exit code {self._process.exitcode}; what it printed "
-                "is above). The rounds already counted are stored; run the indexing again to add the rest.") from None
+                f"The process that stores the photos stopped (exit code {self._process.exitcode}; anything it "
+                "printed went to the terminal that runs Python or JupyterLab). The rounds already counted are "
+                "stored; run the indexing again to add the rest.") from None
         if status == "error":
             raise value
         return value
